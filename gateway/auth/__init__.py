@@ -1,0 +1,1 @@
+"""Token authentication: extraction, the single verifier, and the key sources it uses."""

@@ -1,0 +1,65 @@
+"""The JSON error body both services answer with, and the one exception handlers raise."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+# The contract's error code for each status; anything unlisted falls back by class.
+ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "validation_error",
+    431: "bad_request",
+    502: "upstream_unavailable",
+    503: "unavailable",
+    504: "upstream_timeout",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request; the request middleware turns it into the JSON body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or code_for_status(status)
+        self.message = message
+        self.headers = headers or {}
+        # A stable reason code for the access line (e.g. `expired`), never shown as-is to clients.
+        self.reason = reason
+
+
+def code_for_status(status: int) -> str:
+    if status in ERROR_CODES:
+        return ERROR_CODES[status]
+    return "internal_error" if status >= 500 else "bad_request"
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    request_id: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = {"error": code or code_for_status(status), "message": message, "request_id": request_id}
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,85 @@
+"""Per-request plumbing shared by both services: request id, errors as JSON, one access line."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from gateway.errors import ApiError, error_response
+from gateway.signature import REQUEST_ID_HEADER
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID = web.RequestKey("request_id", str)
+# Fields a handler adds to this request's access line (user_id, route, auth, upstream_ms, …).
+ACCESS_FIELDS = web.RequestKey("access_fields", dict)
+
+_WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def request_id_for(incoming: str | None) -> str:
+    """The client's request id when it is well formed, else a new one."""
+    if incoming is not None and _WELL_FORMED_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def request_context_middleware(*, service: str) -> Any:
+    """Request id in and out, every failure as the contract's JSON, one access line."""
+    access_log = structlog.get_logger(service)
+
+    @web.middleware
+    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID] = request_id
+        fields: dict[str, Any] = {}
+        request[ACCESS_FIELDS] = fields
+        try:
+            response = await handler(request)
+        except ApiError as error:
+            response = error_response(
+                error.status,
+                error.message,
+                request_id=request_id,
+                code=error.code,
+                headers=error.headers,
+            )
+            if error.reason is not None:
+                fields.setdefault("reason", error.reason)
+        except web.HTTPException as error:
+            response = _from_http_exception(error, request_id)
+        except Exception:
+            access_log.exception("unhandled_error", request_id=request_id)
+            response = error_response(500, "internal error", request_id=request_id)
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        access_log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            **fields,
+        )
+        return response
+
+    return request_context
+
+
+def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
+    messages = {
+        404: "no such route",
+        405: "method not allowed",
+        413: "the request body is too large",
+    }
+    message = messages.get(error.status, error.reason)
+    headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+    return error_response(error.status, message, request_id=request_id, headers=headers)

@@ -1,0 +1,130 @@
+"""The signed-identity protocol between the gateway and the backend.
+
+This module is the only implementation of the canonical string: the gateway signs with it
+(`sign_identity`) and the backend verifies with it (`verify_identity`). The README documents
+the format so that a backend in another language can verify it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+VERSION = "v1"
+USER_ID_HEADER = "X-User-Id"
+TIMESTAMP_HEADER = "X-Gateway-Timestamp"
+SIGNATURE_HEADER = "X-Gateway-Signature"
+REQUEST_ID_HEADER = "X-Request-ID"
+SIGNATURE_HEADERS = (TIMESTAMP_HEADER, SIGNATURE_HEADER)
+
+_SIGNATURE_PREFIX = VERSION + "="
+_HEX_DIGEST_LENGTH = 64
+
+
+class SignatureError(Exception):
+    """The identity headers are missing, malformed, wrongly signed or stale."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What the signature binds: one request, one user, one moment."""
+
+    timestamp: int
+    method: str
+    path_qs: str
+    user_id: str
+    request_id: str
+
+
+def canonical_string(request: SignedRequest) -> bytes:
+    """`v1`, timestamp, METHOD, path with query, user id, request id, joined by newlines."""
+    fields = (
+        VERSION,
+        str(request.timestamp),
+        request.method.upper(),
+        request.path_qs,
+        request.user_id,
+        request.request_id,
+    )
+    if any("\n" in field or "\r" in field for field in fields):
+        raise ValueError("identity fields must not contain line breaks")
+    return "\n".join(fields).encode("utf-8")
+
+
+def signature(secret: bytes, request: SignedRequest) -> str:
+    digest = hmac.new(secret, canonical_string(request), hashlib.sha256).hexdigest()
+    return _SIGNATURE_PREFIX + digest
+
+
+def sign_identity(secret: bytes, request: SignedRequest) -> dict[str, str]:
+    """The headers the gateway adds to an authenticated request."""
+    return {
+        USER_ID_HEADER: request.user_id,
+        TIMESTAMP_HEADER: str(request.timestamp),
+        SIGNATURE_HEADER: signature(secret, request),
+        REQUEST_ID_HEADER: request.request_id,
+    }
+
+
+def verify_identity(
+    secrets: Sequence[bytes],
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    path_qs: str,
+    now: float,
+    max_age_seconds: float,
+) -> str:
+    """Return the verified user id, or raise `SignatureError`.
+
+    Any secret in `secrets` is accepted (the first is current, the rest are being rotated out).
+    """
+    user_id = headers.get(USER_ID_HEADER)
+    raw_timestamp = headers.get(TIMESTAMP_HEADER)
+    raw_signature = headers.get(SIGNATURE_HEADER)
+    if not user_id or raw_timestamp is None or raw_signature is None:
+        raise SignatureError("missing_identity", "the request carries no signed identity")
+    timestamp = _parse_timestamp(raw_timestamp)
+    if abs(now - timestamp) > max_age_seconds:
+        raise SignatureError("stale_signature", "the identity signature is not fresh")
+    if not _well_formed_signature(raw_signature):
+        raise SignatureError("malformed_signature", "the identity signature is malformed")
+    request = SignedRequest(
+        timestamp=timestamp,
+        method=method,
+        path_qs=path_qs,
+        user_id=user_id,
+        request_id=headers.get(REQUEST_ID_HEADER, ""),
+    )
+    try:
+        expected = [signature(secret, request) for secret in secrets]
+    except ValueError:
+        raise SignatureError("malformed_identity", "the identity headers are malformed") from None
+    presented = raw_signature.encode("ascii")
+    # Compare against every secret so the time taken does not reveal which one matched.
+    matches = [hmac.compare_digest(presented, candidate.encode("ascii")) for candidate in expected]
+    if not any(matches):
+        raise SignatureError("bad_signature", "the identity signature does not match")
+    return user_id
+
+
+def _parse_timestamp(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise SignatureError("malformed_timestamp", "the identity timestamp is malformed")
+    return int(raw)
+
+
+def _well_formed_signature(raw: str) -> bool:
+    digest = raw.removeprefix(_SIGNATURE_PREFIX)
+    return (
+        raw.startswith(_SIGNATURE_PREFIX)
+        and len(digest) == _HEX_DIGEST_LENGTH
+        and all(char in "0123456789abcdef" for char in digest)
+    )
