@@ -1,0 +1,45 @@
+"""The backend's app factory: middlewares, routes, and the database in `cleanup_ctx`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from backend.config import BackendSettings
+from backend.db import open_database
+from backend.tasks import DATABASE, add_routes, json_response
+from backend.trust import trust_middleware
+from gateway.request_context import request_context_middleware
+
+SETTINGS = web.AppKey("settings", BackendSettings)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    database = await open_database(app[SETTINGS])
+    app[DATABASE] = database
+    yield
+    await database.engine.dispose()
+
+
+def create_app(settings: BackendSettings) -> web.Application:
+    """The Spec-1 Todo API; every route but `/healthz` needs the gateway's signed identity."""
+    app = web.Application(
+        middlewares=[
+            request_context_middleware(service="backend"),
+            trust_middleware(
+                secrets=settings.identity_secrets,
+                max_age_seconds=settings.identity_max_age_seconds,
+            ),
+        ],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.router.add_get("/healthz", healthz)
+    add_routes(app)
+    return app

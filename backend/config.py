@@ -1,0 +1,98 @@
+"""The backend's settings, read once from the environment and checked before anything starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.logs import LOG_LEVELS
+
+MIN_SECRET_BYTES = 32
+DEFAULT_SQLITE_FILE = "todo.db"
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """Everything the backend needs; `identity_secrets[0]` is current, the rest are rotating out."""
+
+    identity_secrets: tuple[bytes, ...]
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    identity_max_age_seconds: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    # PostgreSQL only: the schema to work in (search_path); None means the server's default.
+    database_schema: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
+        return cls(
+            identity_secrets=(
+                _secret(env.get("GATEWAY_IDENTITY_SECRET", ""), "GATEWAY_IDENTITY_SECRET"),
+                *_previous_secrets(env.get("GATEWAY_IDENTITY_PREVIOUS_SECRETS", "")),
+            ),
+            database_url=database_url(env.get("DATABASE_URL", "")),
+            host=env.get("BACKEND_HOST", "").strip() or "127.0.0.1",
+            port=_port(env.get("BACKEND_PORT", "").strip() or "8000"),
+            log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "info"),
+        )
+
+
+def database_url(raw: str) -> str:
+    """The SQLAlchemy async URL for `DATABASE_URL` (empty: a SQLite file in the working dir)."""
+    raw = raw.strip()
+    if not raw:
+        return "sqlite+aiosqlite:///" + os.path.abspath(DEFAULT_SQLITE_FILE)
+    scheme, separator, rest = raw.partition("://")
+    driver = _DRIVERS.get(scheme.lower())
+    if not separator or driver is None:
+        raise ConfigError(
+            "DATABASE_URL", "must start with sqlite:/// or postgresql:// (got another scheme)"
+        )
+    if driver.startswith("sqlite") and not rest.startswith("/"):
+        raise ConfigError("DATABASE_URL", "must name a file as sqlite:///<path>")
+    return f"{driver}://{rest}"
+
+
+def _secret(raw: str, variable: str) -> bytes:
+    secret = raw.encode("utf-8")
+    if not secret:
+        raise ConfigError(variable, "is not set; it must hold at least 32 bytes")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(variable, f"is too short; it must hold at least {MIN_SECRET_BYTES} bytes")
+    return secret
+
+
+def _previous_secrets(raw: str) -> list[bytes]:
+    variable = "GATEWAY_IDENTITY_PREVIOUS_SECRETS"
+    return [_secret(part.strip(), variable) for part in raw.split(",") if part.strip()]
+
+
+def _port(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError("BACKEND_PORT", "must be a port number between 1 and 65535")
+    return int(raw)
+
+
+def _log_level(raw: str) -> str:
+    level = raw.lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+    return level

@@ -1,0 +1,134 @@
+"""The database: one engine per process, the schema, and "unavailable" as a clean 503."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import structlog
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from backend.config import BackendSettings
+from backend.models import Base
+from gateway.errors import ApiError
+
+log = structlog.get_logger("backend")
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# Errors that mean "the database cannot be reached right now", not "this request is wrong".
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    sa_exc.TimeoutError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _UNREACHABLE)
+
+
+def unavailable() -> ApiError:
+    return ApiError(503, "the database is unavailable; try again shortly", reason="database")
+
+
+def create_engine(settings: BackendSettings) -> AsyncEngine:
+    """An engine whose pooled connections are checked before use, so a restart is survivable."""
+    if settings.database_url.startswith("sqlite"):
+        engine = create_async_engine(
+            settings.database_url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args: dict[str, Any] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+    if settings.database_schema is not None:
+        connect_args["server_settings"] = {"search_path": settings.database_schema}
+    return create_async_engine(
+        settings.database_url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args=connect_args,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; the busy timeout makes writers wait, not fail.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.close()
+
+
+class Database:
+    """The engine plus what every query needs: schema readiness and unavailability mapping."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._schema_ready = False
+        self._schema_lock = asyncio.Lock()
+        # SQLite has one writer at a time; queueing writes here keeps them off its lock timeout.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    async def ensure_schema(self) -> None:
+        """Create the table and index if missing; safe to call again and by several processes."""
+        if self._schema_ready:
+            return
+        async with self._schema_lock:
+            if self._schema_ready:
+                return
+            try:
+                async with self.engine.begin() as connection:
+                    await connection.run_sync(Base.metadata.create_all, checkfirst=True)
+            except Exception as error:
+                if is_unavailable(error):
+                    raise unavailable() from error
+                raise
+            self._schema_ready = True
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        await self.ensure_schema()
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except Exception as error:
+            if is_unavailable(error):
+                raise unavailable() from error
+            raise
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        await self.ensure_schema()
+        guard = self._write_lock or contextlib.nullcontext()
+        try:
+            async with guard, self.engine.begin() as connection:
+                yield connection
+        except Exception as error:
+            if is_unavailable(error):
+                raise unavailable() from error
+            raise
+
+
+async def open_database(settings: BackendSettings) -> Database:
+    """The process's database; a database that is down at start-up is retried per request."""
+    database = Database(create_engine(settings))
+    try:
+        await database.ensure_schema()
+    except ApiError:
+        log.warning("database_unavailable_at_start")
+    return database
