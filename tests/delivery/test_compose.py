@@ -1,0 +1,214 @@
+"""The container promises, checked by reading docker-compose.yml and the Dockerfile.
+
+No container engine runs on our machines, so these tests read the files the way compose and
+docker would and hold them to the contract: only the gateway is published, the backend talks to
+the database service, variable names are the documented ones, secrets come from the
+environment, every service is healthchecked and started in order, and nothing runs as root.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from backend.config import BackendSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_ENV = {
+    "BETTER_AUTH_SECRET",
+    "BETTER_AUTH_URL",
+    "GATEWAY_IDENTITY_SECRET",
+    "BACKEND_URL",
+    "GATEWAY_PORT",
+    "LOG_LEVEL",
+    "CORS_ALLOW_ORIGINS",
+}
+# BACKEND_HOST is the backend's own addition: inside a container it must listen on 0.0.0.0.
+BACKEND_ENV = {
+    "GATEWAY_IDENTITY_SECRET",
+    "GATEWAY_IDENTITY_PREVIOUS_SECRETS",
+    "DATABASE_URL",
+    "BACKEND_HOST",
+    "BACKEND_PORT",
+    "LOG_LEVEL",
+}
+COMMANDS = {
+    "gateway": ["python", "-m", "gateway", "--config", "gateway.yaml"],
+    "backend": ["python", "-m", "backend"],
+}
+_REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:\?|:-)(?P<arg>[^}]*))?\}")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?error}` substitution."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise MissingVariable(f"{name}: {arg}")
+        return arg if op == ":-" else ""
+
+    return _REFERENCE.sub(replace, value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = compose["services"]
+    return found
+
+
+def strings(node: object) -> list[str]:
+    """Every string value in a parsed YAML document."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in strings(value)]
+    return []
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """Instructions of each named stage, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        stage = re.fullmatch(r"FROM\s+\S+\s+AS\s+(\S+)", line, flags=re.IGNORECASE)
+        if stage:
+            current = stages.setdefault(stage[1], [])
+        current.append(line)
+    return stages
+
+
+def test_only_the_gateway_publishes_a_port(services: dict[str, Any]) -> None:
+    published = {name: spec.get("ports") for name, spec in services.items() if spec.get("ports")}
+    assert published == {"gateway": ["8080:8080"]}
+    assert set(services) == {"gateway", "backend", "postgres"}
+
+
+def test_environment_names_are_the_contracts(services: dict[str, Any]) -> None:
+    assert set(services["gateway"]["environment"]) == GATEWAY_ENV
+    assert set(services["backend"]["environment"]) == BACKEND_ENV
+
+
+def test_backend_reaches_the_database_service(services: dict[str, Any]) -> None:
+    env = {"GATEWAY_IDENTITY_SECRET": "i" * 32, "POSTGRES_PASSWORD": "pw"}
+    backend_env = {
+        name: interpolate(str(value), env)
+        for name, value in services["backend"]["environment"].items()
+    }
+    settings = BackendSettings.from_env(backend_env)
+    assert settings.database_url == "postgresql+asyncpg://todo:pw@postgres:5432/todo"
+    # Inside a container the backend must listen beyond loopback for the gateway to reach it.
+    assert (settings.host, settings.port) == ("0.0.0.0", 8000)  # noqa: S104
+    postgres_env = services["postgres"]["environment"]
+    assert postgres_env["POSTGRES_USER"] == "todo"
+    assert postgres_env["POSTGRES_DB"] == "todo"
+    gateway_env = services["gateway"]["environment"]
+    assert gateway_env["BACKEND_URL"] == "http://backend:8000"
+
+
+@pytest.mark.parametrize("service", ["gateway", "backend"])
+def test_commands_are_the_documented_ones(services: dict[str, Any], service: str) -> None:
+    assert services[service]["command"] == COMMANDS[service]
+    assert services[service]["build"]["target"] == service
+    stage = dockerfile_stages()[service]
+    cmd = [line for line in stage if line.startswith("CMD ")]
+    assert yaml.safe_load(cmd[-1].removeprefix("CMD ")) == COMMANDS[service]
+
+
+@pytest.mark.parametrize("service", ["gateway", "backend"])
+def test_images_run_as_an_unprivileged_user(service: str) -> None:
+    stage = dockerfile_stages()[service]
+    users = [line.split()[1] for line in stage if line.upper().startswith("USER ")]
+    assert users, f"stage {service} sets no USER"
+    assert users[-1] not in {"root", "0", "0:0"}
+    cmd_index = next(i for i, line in enumerate(stage) if line.startswith("CMD "))
+    user_index = max(i for i, line in enumerate(stage) if line.upper().startswith("USER "))
+    assert user_index < cmd_index
+
+
+def test_every_copied_path_exists() -> None:
+    for stage in dockerfile_stages().values():
+        for line in stage:
+            if line.startswith("COPY ") and "--from" not in line:
+                *sources, _target = line.split()[1:]
+                for source in sources:
+                    assert (ROOT / source).exists(), source
+
+
+@pytest.mark.parametrize(
+    ("service", "port", "path"),
+    [("gateway", 8080, "/readyz"), ("backend", 8000, "/healthz"), ("postgres", None, None)],
+)
+def test_every_service_is_healthchecked(
+    services: dict[str, Any], service: str, port: int | None, path: str | None
+) -> None:
+    test = services[service]["healthcheck"]["test"]
+    assert test[0] in {"CMD", "CMD-SHELL"}
+    if port is not None:
+        assert f"http://127.0.0.1:{port}{path}" in " ".join(test)
+
+
+def test_start_order_waits_for_health(services: dict[str, Any]) -> None:
+    assert services["gateway"]["depends_on"] == {"backend": {"condition": "service_healthy"}}
+    assert services["backend"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_postgres_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["postgres"]["volumes"]
+    names = [volume.split(":")[0] for volume in volumes]
+    assert names == ["postgres-data"]
+    assert volumes[0].endswith(":/var/lib/postgresql/data")
+    assert "postgres-data" in compose["volumes"]
+
+
+def test_secrets_come_from_the_environment(services: dict[str, Any]) -> None:
+    for service in services.values():
+        for name, value in service.get("environment", {}).items():
+            if "SECRET" in name or "PASSWORD" in name:
+                assert _REFERENCE.search(str(value)), f"{name} is hard-coded"
+    with pytest.raises(MissingVariable, match="GATEWAY_IDENTITY_SECRET"):
+        interpolate(services["backend"]["environment"]["GATEWAY_IDENTITY_SECRET"], {})
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(services["backend"]["environment"]["DATABASE_URL"], {})
+
+
+def test_env_example_names_every_variable_and_no_secret(compose: dict[str, Any]) -> None:
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    referenced = {match["name"] for text in strings(compose) for match in _REFERENCE.finditer(text)}
+    assert referenced <= set(example)
+    assert (GATEWAY_ENV | BACKEND_ENV) - {"BACKEND_HOST"} <= set(example)
+    secrets = {name: value for name, value in example.items() if "SECRET" in name}
+    assert secrets
+    assert all(value == "" for value in secrets.values())
+    assert example["POSTGRES_PASSWORD"] == ""
+
+
+def test_build_context_leaves_out_secrets_and_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".venv", ".git", "**/node_modules", "*.db"} <= ignored
