@@ -67,7 +67,7 @@ class Api:
         *,
         user: str = "alice",
         json: Any = None,
-        data: bytes | None = None,
+        data: Any = None,
         headers: Mapping[str, str] | None = None,
         signed: bool = True,
     ) -> ClientResponse:

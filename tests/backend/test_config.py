@@ -1,0 +1,72 @@
+"""Settings come from the environment and a wrong one is named."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from backend.config import BackendSettings, ConfigError, database_url
+
+SECRET = "x" * 32
+
+
+def test_defaults() -> None:
+    settings = BackendSettings.from_env({"GATEWAY_IDENTITY_SECRET": SECRET})
+    assert settings.identity_secrets == (SECRET.encode(),)
+    assert settings.database_url == "sqlite+aiosqlite:///" + os.path.abspath("todo.db")
+    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8000, "info")
+    assert settings.identity_max_age_seconds == 30
+
+
+def test_everything_set() -> None:
+    settings = BackendSettings.from_env(
+        {
+            "GATEWAY_IDENTITY_SECRET": SECRET,
+            "GATEWAY_IDENTITY_PREVIOUS_SECRETS": " " + "a" * 32 + " ,, " + "b" * 40,
+            "DATABASE_URL": "postgresql://u:p@db:5432/todo",
+            "BACKEND_HOST": "::",
+            "BACKEND_PORT": "9000",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    assert settings.identity_secrets == (SECRET.encode(), b"a" * 32, b"b" * 40)
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/todo"
+    assert (settings.host, settings.port, settings.log_level) == ("::", 9000, "warning")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("sqlite:////var/lib/todo.db", "sqlite+aiosqlite:////var/lib/todo.db"),
+        ("sqlite:///todo.db", "sqlite+aiosqlite:///todo.db"),
+        ("postgres://h/db", "postgresql+asyncpg://h/db"),
+        ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
+    ],
+)
+def test_database_urls(raw: str, expected: str) -> None:
+    assert database_url(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"GATEWAY_IDENTITY_SECRET": None}, "GATEWAY_IDENTITY_SECRET"),
+        ({"GATEWAY_IDENTITY_SECRET": "x" * 31}, "GATEWAY_IDENTITY_SECRET"),
+        ({"GATEWAY_IDENTITY_PREVIOUS_SECRETS": "short"}, "GATEWAY_IDENTITY_PREVIOUS_SECRETS"),
+        ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite://relative"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "just-a-path.db"}, "DATABASE_URL"),
+        ({"BACKEND_PORT": "0"}, "BACKEND_PORT"),
+        ({"BACKEND_PORT": "65536"}, "BACKEND_PORT"),
+        ({"BACKEND_PORT": "-1"}, "BACKEND_PORT"),
+        ({"LOG_LEVEL": "trace"}, "LOG_LEVEL"),
+    ],
+)
+def test_errors_name_the_variable(env: dict[str, str | None], variable: str) -> None:
+    merged = {"GATEWAY_IDENTITY_SECRET": SECRET} | env
+    full = {key: value for key, value in merged.items() if value is not None}
+    with pytest.raises(ConfigError) as error:
+        BackendSettings.from_env(full)
+    assert error.value.variable == variable
+    assert variable in str(error.value)

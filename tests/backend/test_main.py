@@ -1,0 +1,134 @@
+"""`python -m backend` as a real process: refuses bad settings, serves and logs good ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.backend.conftest import SECRET, identity_headers
+
+SHORT = "s" * 31
+
+
+def run_backend(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
+    env.pop("DATABASE_URL", None)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["GATEWAY_IDENTITY_SECRET"] = SECRET.decode()
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'todo.db'}"
+    return env
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_IDENTITY_SECRET", None),
+        ("GATEWAY_IDENTITY_SECRET", ""),
+        ("GATEWAY_IDENTITY_SECRET", SHORT),
+        ("GATEWAY_IDENTITY_PREVIOUS_SECRETS", SHORT),
+        ("DATABASE_URL", "mysql://root@localhost/todo"),
+        ("BACKEND_PORT", "eighty"),
+        ("LOG_LEVEL", "loud"),
+    ],
+)
+def test_refuses_to_start_naming_the_variable(
+    tmp_path: Path, variable: str, value: str | None
+) -> None:
+    env = base_env(tmp_path)
+    if value is None:
+        env.pop(variable)
+    else:
+        env[variable] = value
+    result = run_backend(env, tmp_path)
+    assert result.returncode != 0
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    if value:
+        assert value not in result.stderr
+    assert not (tmp_path / "todo.db").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (an http:// URL we built)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read())
+
+
+def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if _get(base + "/healthz", {})[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the backend did not come up")
+
+
+def test_serves_and_logs_one_json_line_per_request(tmp_path: Path) -> None:
+    port = _free_port()
+    env = base_env(tmp_path) | {"BACKEND_PORT": str(port)}
+    del env["DATABASE_URL"]  # the default: a SQLite file in the working directory
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        headers = identity_headers("GET", "/api/alice/tasks", "alice", request_id="req-main-1")
+        assert _get(base + "/api/alice/tasks", headers) == (200, [])
+        status, body = _get(base + "/api/alice/tasks", {"X-User-Id": "alice"})
+        assert (status, body["error"]) == (401, "unauthorized")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert (tmp_path / "todo.db").exists()
+    lines = [orjson.loads(line) for line in stdout.splitlines()]
+    served = [line for line in lines if line.get("path") == "/api/alice/tasks"]
+    assert len(served) == 2
+    assert served[0]["request_id"] == "req-main-1"
+    assert served[0]["user_id"] == "alice"
+    assert {"timestamp", "level", "event", "method", "status", "duration_ms"} <= set(served[0])
+    assert served[1]["status"] == 401
+    assert "user_id" not in served[1]
+    assert headers["X-Gateway-Signature"].encode() not in stdout
+    assert SECRET not in stdout
