@@ -58,3 +58,16 @@ async def test_database_down_at_start_is_503_until_it_comes_up(
     task = await api.create(title="schema made on first use")
     response = await api.call("GET", "/api/alice/tasks")
     assert await response.json() == [task]
+
+
+async def test_a_restart_between_requests_is_invisible(
+    aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
+) -> None:
+    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    task = await api.create(title="pooled connection goes stale")
+    postgres.stop()
+    postgres.start()
+    # The pooled connection died with the server; it is checked before use and replaced.
+    response = await api.call("GET", f"/api/alice/tasks/{task['id']}")
+    assert response.status == 200
+    assert await response.json() == task
