@@ -1,0 +1,82 @@
+"""`python -m gateway --config gateway.yaml [--check] [--workers N]` and `... mint-token`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway.config import ConfigError, load_settings_file
+from gateway.config_auth import MIN_TOKEN_SECRET_BYTES, TOKEN_SECRET_ENV
+from gateway.logs import configure_logging
+from gateway.tokens import mint_token
+
+
+def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    if argv and argv[0] == "mint-token":
+        return _mint(argv[1:], env)
+    args = _serve_parser().parse_args(argv)
+    try:
+        settings = load_settings_file(Path(args.config), env)
+    except ConfigError as error:
+        print(f"{args.config}: invalid configuration", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"{args.config}: ok")
+        return 0
+    from gateway import serve
+
+    if args.workers > 1 and not args.worker:
+        return serve.run_workers(argv, args.workers)
+    configure_logging(settings.log_level)
+    serve.run(settings, reuse_port=args.worker)
+    return 0
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml")
+    parser.add_argument("--check", action="store_true", help="validate config and env, exit")
+    parser.add_argument("--workers", type=_positive, default=1, help="processes (SO_REUSEPORT)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _mint(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway mint-token",
+        description=f"Print a development HS256 token signed with {TOKEN_SECRET_ENV}.",
+    )
+    parser.add_argument("--sub", required=True, help="the user id (sub claim)")
+    parser.add_argument("--ttl", type=_positive, default=3600, help="lifetime in seconds")
+    parser.add_argument("--iss", help="an iss claim, when the config requires one")
+    parser.add_argument("--aud", help="an aud claim, when the config requires one")
+    args = parser.parse_args(argv)
+    secret = env.get(TOKEN_SECRET_ENV, "").encode("utf-8")
+    if len(secret) < MIN_TOKEN_SECRET_BYTES:
+        state = "is not set" if not secret else f"is shorter than {MIN_TOKEN_SECRET_BYTES} bytes"
+        print(f"{TOKEN_SECRET_ENV} {state}", file=sys.stderr)
+        return 1
+    now = int(time.time())
+    print(
+        mint_token(
+            secret, args.sub, ttl_seconds=args.ttl, now=now, issuer=args.iss, audience=args.aud
+        )
+    )
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))

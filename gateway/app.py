@@ -1,0 +1,61 @@
+"""The gateway's app factory: `create_app(settings)` wires the pipeline and its resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from gateway.auth.verifier import TokenVerifier
+from gateway.config import GatewaySettings
+from gateway.cors import Cors
+from gateway.health import Health
+from gateway.pipeline import Gateway, InFlight
+from gateway.policy import Policy
+from gateway.proxy import Proxy, client_session
+from gateway.request_context import request_context_middleware
+
+SETTINGS = web.AppKey("settings", GatewaySettings)
+INFLIGHT = web.AppKey("inflight", InFlight)
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    """The whole gateway as an aiohttp app; resources open on startup, close on cleanup."""
+    app = web.Application(middlewares=[request_context_middleware(service="gateway")])
+    app[SETTINGS] = settings
+    app[INFLIGHT] = InFlight()
+    cors = Cors(settings.cors)
+    app.on_response_prepare.append(cors.on_response_prepare)
+    app.cleanup_ctx.append(_resources(cors))
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await request.app[GATEWAY].handle(request)
+
+    app.router.add_route("*", "/{path:.*}", handle)
+    return app
+
+
+def _resources(cors: Cors) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        session = client_session(settings)
+        verifier = TokenVerifier(settings.auth, session=session)
+        try:
+            await verifier.start()
+            app[GATEWAY] = Gateway(
+                policy=Policy(settings.routes),
+                verifier=verifier,
+                proxy=Proxy(settings, session),
+                cors=cors,
+                health=Health(settings, session, verifier),
+                inflight=app[INFLIGHT],
+                identity_secret=settings.identity_secret,
+                max_token_bytes=settings.auth.max_token_bytes,
+            )
+            yield
+        finally:
+            await verifier.close()
+            await session.close()
+
+    return resources

@@ -1,0 +1,39 @@
+"""The identity the upstream receives: client-sent identity headers out, the signed one in.
+
+Names are compared after folding (lower case, `_` read as `-`) because some backends treat
+`X_User_Id` and `X-User-Id` as the same header.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from gateway.signature import SignedRequest, sign_identity
+
+
+@lru_cache(maxsize=1024)
+def is_identity_header(name: str) -> bool:
+    """True for any spelling of X-User-Id, X-User-*, X-Gateway-* or X-Request-ID."""
+    folded = name.lower().replace("_", "-")
+    return (
+        folded.startswith(("x-user-", "x-gateway-"))
+        or folded == "x-user-id"
+        or folded == "x-request-id"
+    )
+
+
+def signed_identity(
+    secret: bytes, *, method: str, path_qs: str, user_id: str, request_id: str
+) -> dict[str, str]:
+    """The headers binding this user to exactly this forwarded method, path and request id."""
+    return sign_identity(
+        secret,
+        SignedRequest(
+            timestamp=int(time.time()),
+            method=method,
+            path_qs=path_qs,
+            user_id=user_id,
+            request_id=request_id,
+        ),
+    )

@@ -1,0 +1,124 @@
+"""Route policy: ordered routes, compiled once, matched against the canonical path.
+
+A template is a path of literal segments, `{name}` (one segment) and a final `{name...}`
+(one or more segments). The first route whose template and method match decides: answered by
+the gateway (`respond`), or forwarded to an upstream, `public` or `required`, with bindings
+that tie a path parameter to the verified token (`{user_id}` must equal the token's user).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import ApiError
+from gateway.paths import decode_segment
+
+if TYPE_CHECKING:
+    from gateway.config import RouteSettings
+
+# A binding's value: `user` is the verified user id; anything else names a string claim.
+USER = "user"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    pattern: re.Pattern[str]
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    template: Template
+    methods: frozenset[str] | None  # None: every method
+    auth_required: bool
+    upstream: str | None
+    respond: str | None
+    bindings: tuple[tuple[str, str], ...]
+    forward_authorization: bool
+
+    def allows(self, method: str) -> bool:
+        return self.methods is None or method in self.methods
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: Route
+    params: Mapping[str, str]
+
+
+def parse_template(template: str) -> Template:
+    """Compile a path template, or raise ValueError saying what is wrong with it."""
+    if not template.startswith("/"):
+        raise ValueError(f'path template must start with "/": {template!r}')
+    if template == "/":
+        return Template(re.compile("/"), ())
+    parts: list[str] = []
+    params: list[str] = []
+    segments = template[1:].split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        parts.append(_segment_pattern(segment, last, params, template))
+    return Template(re.compile("/" + "/".join(parts)), tuple(params))
+
+
+def _segment_pattern(segment: str, last: bool, params: list[str], template: str) -> str:
+    if segment.startswith("{") and segment.endswith("}"):
+        name = segment[1:-1]
+        rest = name.endswith("...")
+        name = name.removesuffix("...")
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"bad parameter name {segment!r} in {template!r}")
+        if name in params:
+            raise ValueError(f"parameter {name!r} appears twice in {template!r}")
+        if rest and not last:
+            raise ValueError(f"{segment!r} must be the last segment of {template!r}")
+        params.append(name)
+        # Canonical paths have no empty segment except a trailing one.
+        return f"(?P<{name}>[^/].*)" if rest else f"(?P<{name}>[^/]+)"
+    if not _LITERAL.fullmatch(segment) or segment in (".", ".."):
+        raise ValueError(f"bad literal segment {segment!r} in {template!r}")
+    return re.escape(segment)
+
+
+def compile_route(settings: RouteSettings) -> Route:
+    methods = frozenset(settings.methods) if settings.methods else None
+    if methods is not None and "GET" in methods:
+        methods |= {"HEAD"}
+    return Route(
+        name=settings.name,
+        template=parse_template(settings.path),
+        methods=methods,
+        auth_required=settings.auth == "required",
+        upstream=settings.upstream,
+        respond=settings.respond,
+        bindings=settings.bindings,
+        forward_authorization=settings.forward_authorization,
+    )
+
+
+class Policy:
+    """The ordered, compiled routes of one gateway."""
+
+    def __init__(self, routes: Sequence[RouteSettings]) -> None:
+        self.routes = tuple(compile_route(route) for route in routes)
+
+    def match(self, method: str, path: str) -> Match:
+        for route in self.routes:
+            found = route.template.pattern.fullmatch(path)
+            if found is not None and route.allows(method):
+                return Match(route, found.groupdict())
+        raise ApiError(404, "no such route", reason="no_route")
+
+
+def check_bindings(match: Match, user_id: str, claims: Mapping[str, Any]) -> None:
+    """Raise 403 unless every bound path parameter equals its claim."""
+    for param, claim in match.route.bindings:
+        expected = user_id if claim == USER else claims.get(claim)
+        if not isinstance(expected, str) or decode_segment(match.params[param]) != expected:
+            raise ApiError(403, "this token may not access this resource", reason="forbidden")

@@ -1,0 +1,230 @@
+"""Forward one request to its upstream and stream the answer back; map upstream failures.
+
+Bodies are streamed both ways (never read whole). The request target is sent byte for byte
+as the policy matched it (`URL(..., encoded=True)`), so yarl cannot re-normalise it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.config import GatewaySettings, Network
+from gateway.errors import ApiError
+from gateway.identity import is_identity_header
+from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
+from gateway.signature import REQUEST_ID_HEADER
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set by the gateway (or by aiohttp from the URL), never copied from the client.
+_REPLACED = frozenset(
+    {"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+)
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    origin: str  # scheme://host:port
+    prefix: str  # a path prefix from the upstream URL, '' when none
+    timeout: aiohttp.ClientTimeout
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Proxy:
+    """The forwarding step; shares the process's one `ClientSession`."""
+
+    def __init__(self, settings: GatewaySettings, session: aiohttp.ClientSession) -> None:
+        self._session = session
+        self._max_body = settings.limits.max_body_bytes
+        self._trusted: tuple[Network, ...] = settings.trusted_proxies
+        self._upstreams = {
+            upstream.name: Upstream(
+                str(URL(upstream.url).origin()),
+                URL(upstream.url).raw_path.rstrip("/"),
+                aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=upstream.connect_timeout_seconds,
+                    sock_read=upstream.read_timeout_seconds,
+                ),
+            )
+            for upstream in settings.upstreams
+        }
+
+    def upstream_target(self, upstream: str, path_qs: str) -> str:
+        """The exact request target the upstream receives (and the one that is signed)."""
+        return self._upstreams[upstream].prefix + path_qs
+
+    def request_headers(
+        self, request: web.Request, *, forward_authorization: bool
+    ) -> CIMultiDict[str]:
+        """Client headers minus hop-by-hop, identity and (optionally) Authorization."""
+        raw = request.headers
+        dropped = HOP_BY_HOP | _REPLACED
+        connection = raw.get(hdrs.CONNECTION)
+        if connection:
+            dropped = dropped | {token.strip().lower() for token in connection.split(",")}
+        if not forward_authorization:
+            dropped = dropped | {"authorization"}
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in raw.items():
+            if name.lower() not in dropped and not is_identity_header(name):
+                headers.add(name, value)
+        headers.update(self._forwarded(request))
+        headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        return headers
+
+    def _forwarded(self, request: web.Request) -> dict[str, str]:
+        peer = request.remote or ""
+        raw = request.headers
+        scheme, host = request.scheme, raw.get(hdrs.HOST, "")
+        chain = peer
+        if self._trusted and _is_trusted(peer, self._trusted):
+            incoming = raw.get(hdrs.X_FORWARDED_FOR)
+            chain = f"{incoming}, {peer}" if incoming else peer
+            scheme = raw.get(hdrs.X_FORWARDED_PROTO, scheme)
+            host = raw.get(hdrs.X_FORWARDED_HOST, host)
+        forwarded: dict[str, str] = {hdrs.X_FORWARDED_FOR: chain, hdrs.X_FORWARDED_PROTO: scheme}
+        if host:
+            forwarded[hdrs.X_FORWARDED_HOST] = host
+        return forwarded
+
+    async def forward(
+        self, request: web.Request, upstream: str, target: str, headers: Mapping[str, str]
+    ) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > self._max_body:
+            raise _too_large()
+        fields = request[ACCESS_FIELDS]
+        fields["upstream"] = upstream
+        started = time.perf_counter()
+        counter = _Counter(self._max_body)
+        body = counter.stream(request.content) if request.body_exists else None
+        try:
+            upstream_response = await self._session.request(
+                request.method,
+                URL(self._upstreams[upstream].origin + target, encoded=True),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self._upstreams[upstream].timeout,
+            )
+        except Exception as error:
+            fields["upstream_ms"] = _ms_since(started)
+            raise _upstream_error(error, counter) from None
+        fields["upstream_ms"] = _ms_since(started)
+        try:
+            return await self._stream_back(request, upstream_response)
+        finally:
+            upstream_response.release()
+
+    async def _stream_back(
+        self, request: web.Request, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        _copy_response_headers(upstream, response)
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_chunked(_CHUNK):
+                await response.write(chunk)
+        except (TimeoutError, aiohttp.ClientError):
+            # Headers are gone already: the only honest signal left is a cut connection.
+            request[ACCESS_FIELDS]["upstream_error"] = "broken_response"
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+
+class _Counter:
+    """Counts streamed request bytes and stops at the limit (chunked bodies have no length)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.exceeded = False
+
+    async def stream(self, content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+        total = 0
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > self.limit:
+                self.exceeded = True
+                raise _BodyTooLarge
+            yield chunk
+
+
+def _copy_response_headers(upstream: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    connection = upstream.headers.get(hdrs.CONNECTION, "")
+    dropped = HOP_BY_HOP | {token.strip().lower() for token in connection.split(",") if token}
+    headers = response.headers
+    for name, value in upstream.headers.items():
+        if name.lower() not in dropped:
+            headers.add(name, value)  # add, not set: several Set-Cookie must all pass
+
+
+def _is_trusted(peer: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "the request body is too large", reason="body_too_large")
+
+
+def _upstream_error(error: Exception, counter: _Counter) -> ApiError:
+    if counter.exceeded:
+        return _too_large()
+    if isinstance(error, TimeoutError):
+        return ApiError(504, "the upstream did not answer in time", reason="upstream_timeout")
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return ApiError(502, "the upstream is unavailable", reason="upstream_unavailable")
+    raise error
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:
+    """The process's one session: keep-alive pool, no cookie jar, bodies passed as they are."""
+    connector = aiohttp.TCPConnector(
+        limit=settings.pool.max_connections,
+        keepalive_timeout=settings.pool.keepalive_timeout_seconds,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )

@@ -1,0 +1,95 @@
+"""Run the gateway: one process, or N sharing the port; SIGTERM drains before exiting.
+
+aiohttp's `AppRunner.cleanup()` closes connections before waiting for requests, which loses
+a request whose body is still arriving. So shutdown here is: stop listening, ask every
+connection to close once its current response is sent, wait (bounded) for in-flight requests,
+and only then clean up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from gateway.app import INFLIGHT, create_app
+from gateway.config import GatewaySettings
+
+log = structlog.get_logger("gateway")
+
+
+def run(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        asyncio.run(serve(settings, reuse_port=reuse_port))
+    else:
+        uvloop.run(serve(settings, reuse_port=reuse_port))
+
+
+def runner_for(app: web.Application, settings: GatewaySettings) -> web.AppRunner:
+    limits = settings.limits
+    return web.AppRunner(
+        app,
+        access_log=None,  # the request middleware writes the one access line
+        max_field_size=limits.max_header_bytes,
+        max_line_size=limits.max_request_line_bytes,
+        max_headers=limits.max_headers,
+        shutdown_timeout=1.0,  # in-flight requests are drained before cleanup
+    )
+
+
+async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
+    app = create_app(settings)
+    runner = runner_for(app, settings)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None
+    )
+    await site.start()
+    log.info("listening", host=settings.listen.host, port=settings.listen.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await drain(runner, site, app, settings.shutdown_grace_seconds)
+
+
+async def drain(
+    runner: web.AppRunner, site: web.BaseSite, app: web.Application, grace: float
+) -> None:
+    """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
+    await site.stop()
+    server = runner.server
+    for connection in server.connections if server is not None else ():
+        connection.close()  # closes once its current request has been answered
+    inflight = app[INFLIGHT]
+    log.info("draining", in_flight=inflight.count, grace_seconds=grace)
+    finished = await inflight.wait_idle(grace)
+    if not finished:
+        log.warning("grace_expired", in_flight=inflight.count)
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def run_workers(argv: Sequence[str], workers: int) -> int:
+    """N copies of this command (each with `--worker`) sharing the port via SO_REUSEPORT."""
+    command = [sys.executable, "-m", "gateway", *argv, "--worker"]
+    children = [subprocess.Popen(command) for _ in range(workers)]  # noqa: S603
+
+    def forward(signum: int, _: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)
