@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of the gateway against an aiohttp upstream and nginx (`make bench`)."""

@@ -1,0 +1,199 @@
+"""Medians of the samples, the Markdown tables and the targets of issue 6."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bench.measure import Sample
+from bench.suite import (
+    CONCURRENCY_LEVELS,
+    GATEWAY_EDDSA,
+    GATEWAY_EDDSA_NEW,
+    GATEWAY_HS256,
+    GATEWAY_HS256_NEW,
+    NGINX,
+    UPSTREAM,
+)
+
+CACHED_TARGET = 2.0
+PACED_P99_TARGET_MS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Medians over the rounds of one config."""
+
+    config: str
+    rounds: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    other_cpu_us: float
+    errors: int
+    notes: str
+
+
+def summarise(samples: Iterable[Sample]) -> dict[str, Summary]:
+    grouped: dict[str, list[Sample]] = {}
+    for one in samples:
+        grouped.setdefault(one.config, []).append(one)
+    return {name: _summary(name, group) for name, group in grouped.items()}
+
+
+def _summary(name: str, group: Sequence[Sample]) -> Summary:
+    def median(metric: str) -> float:
+        return float(statistics.median(getattr(s, metric) for s in group))
+
+    return Summary(
+        config=name,
+        rounds=len(group),
+        rps=median("rps"),
+        p50_ms=median("p50_ms"),
+        p99_ms=median("p99_ms"),
+        cpu_us=median("cpu_us_per_request"),
+        other_cpu_us=median("other_cpu_us_per_request"),
+        errors=sum(s.errors for s in group),
+        notes="; ".join(sorted({s.note for s in group if s.note})),
+    )
+
+
+def _ratio(value: float, base: Summary | None) -> str:
+    if base is None or not base.cpu_us or math.isnan(value):
+        return "-"
+    return f"{value / base.cpu_us:.2f}x"
+
+
+def main_table(summaries: Mapping[str, Summary]) -> str:
+    upstream, nginx = summaries.get(UPSTREAM), summaries.get(NGINX)
+    lines = [
+        "| config | req/s | p50 ms | p99 ms | CPU µs/req | ÷ upstream | ÷ nginx | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries.values():
+        lines.append(
+            f"| {s.config} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_us:.1f} "
+            f"| {_ratio(s.cpu_us, upstream)} | {_ratio(s.cpu_us, nginx)} | {s.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def concurrency_table(summaries: Mapping[str, Summary]) -> str:
+    lines = [
+        "| connections | upstream req/s | upstream µs/req | gateway req/s | gateway p99 ms "
+        "| gateway µs/req | ÷ upstream |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for level in CONCURRENCY_LEVELS:
+        up, gw = summaries.get(f"c{level} upstream alone"), summaries.get(f"c{level} gateway HS256")
+        if up is None or gw is None:
+            continue
+        lines.append(
+            f"| {level} | {up.rps:,.0f} | {up.cpu_us:.1f} | {gw.rps:,.0f} | {gw.p99_ms:.2f} "
+            f"| {gw.cpu_us:.1f} | {_ratio(gw.cpu_us, up)} |"
+        )
+    return "\n".join(lines)
+
+
+def body_table(summaries: Mapping[str, Summary], cases: Sequence[tuple[str, int, str]]) -> str:
+    lines = [
+        "| body | proxy | req/s | CPU µs/req | CPU µs/MB | ÷ upstream | errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, size, _ in cases:
+        upstream = summaries.get(f"{label} upstream alone")
+        for proxy in ("upstream alone", "nginx", "gateway HS256"):
+            s = summaries.get(f"{label} {proxy}")
+            if s is None:
+                continue
+            per_mb = s.cpu_us / (size / 1e6)
+            lines.append(
+                f"| {label} | {proxy} | {s.rps:,.0f} | {s.cpu_us:.1f} | {per_mb:,.0f} "
+                f"| {_ratio(s.cpu_us, upstream)} | {s.errors} |"
+            )
+    return "\n".join(lines)
+
+
+def paced_table(summaries: Mapping[str, Summary], rate: float) -> str:
+    lines = [
+        f"Target rate: {rate:,.0f} req/s (half the gateway's median maximum).",
+        "",
+        "| config | achieved req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ("paced upstream alone", "paced gateway HS256"):
+        s = summaries.get(name)
+        if s is not None:
+            lines.append(
+                f"| {name} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.errors} |"
+            )
+    return "\n".join(lines)
+
+
+def pyjwt_table(pyjwt: Mapping[str, Mapping[str, float]]) -> str:
+    lines = ["| algorithm | median µs/decode | best µs/decode |", "|---|---:|---:|"]
+    for alg, cost in pyjwt.items():
+        lines.append(f"| {alg} | {cost['median_us']:.1f} | {cost['best_us']:.1f} |")
+    return "\n".join(lines)
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def cached_targets(summaries: Mapping[str, Summary]) -> list[str]:
+    upstream = summaries.get(UPSTREAM)
+    found = []
+    for name in (GATEWAY_HS256, GATEWAY_EDDSA):
+        gateway = summaries.get(name)
+        if upstream is None or gateway is None:
+            continue
+        ratio = gateway.cpu_us / upstream.cpu_us
+        found.append(
+            f"[{_verdict(ratio <= CACHED_TARGET)}] {name}: {gateway.cpu_us:.1f} µs/req = "
+            f"{ratio:.2f}x upstream alone ({upstream.cpu_us:.1f} µs); target ≤ {CACHED_TARGET}x "
+            f"({CACHED_TARGET * upstream.cpu_us:.1f} µs), "
+            f"{'margin' if ratio <= CACHED_TARGET else 'over by'} "
+            f"{abs(gateway.cpu_us - CACHED_TARGET * upstream.cpu_us):.1f} µs"
+        )
+    return found
+
+
+def first_seen_targets(
+    summaries: Mapping[str, Summary], pyjwt: Mapping[str, Mapping[str, float]]
+) -> list[str]:
+    found = []
+    for alg, cached, new in (
+        ("HS256", GATEWAY_HS256, GATEWAY_HS256_NEW),
+        ("EdDSA", GATEWAY_EDDSA, GATEWAY_EDDSA_NEW),
+    ):
+        c, n = summaries.get(cached), summaries.get(new)
+        if c is None or n is None or alg not in pyjwt:
+            continue
+        decode = pyjwt[alg]["median_us"]
+        bound = c.cpu_us + decode
+        found.append(
+            f"[{_verdict(n.cpu_us <= bound)}] {new}: {n.cpu_us:.1f} µs/req; target ≤ cached "
+            f"{c.cpu_us:.1f} + PyJWT {alg} decode {decode:.1f} = {bound:.1f} µs "
+            f"(extra over cached {n.cpu_us - c.cpu_us:.1f} µs){_note(n)}"
+        )
+    return found
+
+
+def _note(s: Summary) -> str:
+    return f" — {s.notes}" if s.notes else ""
+
+
+def paced_target(summaries: Mapping[str, Summary]) -> list[str]:
+    up, gw = summaries.get("paced upstream alone"), summaries.get("paced gateway HS256")
+    if up is None or gw is None:
+        return []
+    extra = gw.p99_ms - up.p99_ms
+    return [
+        f"[{_verdict(extra <= PACED_P99_TARGET_MS)}] p99 at half the gateway's maximum: gateway "
+        f"{gw.p99_ms:.2f} ms vs upstream alone {up.p99_ms:.2f} ms at the same rate: "
+        f"+{extra:.2f} ms (target ≤ +{PACED_P99_TARGET_MS:.0f} ms)"
+    ]
