@@ -66,9 +66,18 @@ def database_url(raw: str) -> str:
         raise ConfigError(
             "DATABASE_URL", "must start with sqlite:/// or postgresql:// (got another scheme)"
         )
-    if driver.startswith("sqlite") and not rest.startswith("/"):
-        raise ConfigError("DATABASE_URL", "must name a file as sqlite:///<path>")
+    if driver.startswith("sqlite"):
+        _check_sqlite_path(rest)
     return f"{driver}://{rest}"
+
+
+def _check_sqlite_path(rest: str) -> None:
+    path = rest.removeprefix("/")
+    if not rest.startswith("/") or not path:
+        raise ConfigError("DATABASE_URL", "must name a file as sqlite:///<path>")
+    directory = os.path.dirname(os.path.abspath(path.partition("?")[0]))
+    if not os.path.isdir(directory):
+        raise ConfigError("DATABASE_URL", "names a SQLite file in a directory that does not exist")
 
 
 def _secret(raw: str, variable: str) -> bytes:

@@ -41,7 +41,9 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, _UNREACHABLE)
 
 
-def unavailable() -> ApiError:
+def unavailable(error: BaseException) -> ApiError:
+    # Only the class name: driver messages can carry SQL parameters, i.e. user data.
+    log.warning("database_unavailable", error=type(error).__name__)
     return ApiError(503, "the database is unavailable; try again shortly", reason="database")
 
 
@@ -96,7 +98,7 @@ class Database:
                     await connection.run_sync(Base.metadata.create_all, checkfirst=True)
             except Exception as error:
                 if is_unavailable(error):
-                    raise unavailable() from error
+                    raise unavailable(error) from error
                 raise
             self._schema_ready = True
 
@@ -108,7 +110,7 @@ class Database:
                 yield connection
         except Exception as error:
             if is_unavailable(error):
-                raise unavailable() from error
+                raise unavailable(error) from error
             raise
 
     @contextlib.asynccontextmanager
@@ -120,7 +122,7 @@ class Database:
                 yield connection
         except Exception as error:
             if is_unavailable(error):
-                raise unavailable() from error
+                raise unavailable(error) from error
             raise
 
 

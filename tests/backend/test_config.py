@@ -38,7 +38,7 @@ def test_everything_set() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("sqlite:////var/lib/todo.db", "sqlite+aiosqlite:////var/lib/todo.db"),
+        ("sqlite:////tmp/todo.db", "sqlite+aiosqlite:////tmp/todo.db"),
         ("sqlite:///todo.db", "sqlite+aiosqlite:///todo.db"),
         ("postgres://h/db", "postgresql+asyncpg://h/db"),
         ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
@@ -57,6 +57,8 @@ def test_database_urls(raw: str, expected: str) -> None:
         ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL"),
         ({"DATABASE_URL": "sqlite://relative"}, "DATABASE_URL"),
         ({"DATABASE_URL": "just-a-path.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:////no/such/directory/todo.db"}, "DATABASE_URL"),
         ({"BACKEND_PORT": "0"}, "BACKEND_PORT"),
         ({"BACKEND_PORT": "65536"}, "BACKEND_PORT"),
         ({"BACKEND_PORT": "-1"}, "BACKEND_PORT"),
