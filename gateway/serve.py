@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -33,21 +34,22 @@ def run(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
         uvloop.run(serve(settings, reuse_port=reuse_port))
 
 
-def runner_for(app: web.Application, settings: GatewaySettings) -> web.AppRunner:
+def runner_options(settings: GatewaySettings) -> dict[str, Any]:
+    """`AppRunner` keyword arguments: parser limits above aiohttp's 8190-byte default, so a
+    long Authorization header reaches the pipeline and gets the contract's JSON 401."""
     limits = settings.limits
-    return web.AppRunner(
-        app,
-        access_log=None,  # the request middleware writes the one access line
-        max_field_size=limits.max_header_bytes,
-        max_line_size=limits.max_request_line_bytes,
-        max_headers=limits.max_headers,
-        shutdown_timeout=1.0,  # in-flight requests are drained before cleanup
-    )
+    return {
+        "access_log": None,  # the request middleware writes the one access line
+        "max_field_size": limits.max_header_bytes,
+        "max_line_size": limits.max_request_line_bytes,
+        "max_headers": limits.max_headers,
+        "shutdown_timeout": 1.0,  # in-flight requests are drained before cleanup
+    }
 
 
 async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
     app = create_app(settings)
-    runner = runner_for(app, settings)
+    runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(
         runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None

@@ -1,0 +1,209 @@
+"""A real gateway (through `create_app`) in front of a real recording upstream on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.app import create_app
+from gateway.config import GatewaySettings, load_settings
+from gateway.serve import runner_options
+
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "gateway.yaml"
+TOKEN_SECRET = "test-token-secret-" + "t" * 32
+IDENTITY_SECRET = "test-identity-secret-" + "i" * 32
+
+
+def make_token(
+    sub: str = "alice", *, ttl: int = 300, secret: str = TOKEN_SECRET, **claims: Any
+) -> str:
+    now = int(time.time())
+    payload = {"sub": sub, "iat": now, "exp": now + ttl, **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(sub: str = "alice", **kwargs: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(sub, **kwargs)}"}
+
+
+def gateway_env(**extra: str) -> dict[str, str]:
+    return {
+        "BETTER_AUTH_SECRET": TOKEN_SECRET,
+        "GATEWAY_IDENTITY_SECRET": IDENTITY_SECRET,
+        **extra,
+    }
+
+
+def default_config() -> dict[str, Any]:
+    loaded = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def settings_for(config: dict[str, Any], env: dict[str, str]) -> GatewaySettings:
+    return load_settings(yaml.safe_dump(config), env)
+
+
+@dataclass
+class Seen:
+    method: str
+    raw_path: str
+    headers: CIMultiDictProxy[str]
+    body_bytes: int
+    body_sha256: str
+
+
+@dataclass
+class Recorder:
+    """What the upstream received, in order."""
+
+    seen: list[Seen] = field(default_factory=list)
+    slow_release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def paths(self) -> list[str]:
+        return [item.raw_path for item in self.seen]
+
+
+def pattern(size: int) -> Callable[[], Any]:
+    """Deterministic chunks of `size` bytes total, never held whole in memory."""
+    block = hashlib.sha256(b"gateway-test").digest() * 2048  # 64 KiB
+
+    def chunks() -> Any:
+        remaining = size
+        while remaining > 0:
+            piece = block[: min(len(block), remaining)]
+            remaining -= len(piece)
+            yield piece
+
+    return chunks
+
+
+def pattern_digest(size: int) -> str:
+    digest = hashlib.sha256()
+    for chunk in pattern(size)():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upstream_app(recorder: Recorder) -> web.Application:
+    async def record(request: web.Request) -> tuple[int, str]:
+        digest, total = hashlib.sha256(), 0
+        async for chunk in request.content.iter_any():
+            digest.update(chunk)
+            total += len(chunk)
+        recorder.seen.append(
+            Seen(request.method, request.raw_path, request.headers, total, digest.hexdigest())
+        )
+        return total, digest.hexdigest()
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        total, digest = await record(request)
+        response = web.json_response(
+            {"path": request.raw_path, "bytes": total, "sha256": digest},
+            headers=CIMultiDict([("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]),
+        )
+        response.headers["X-Upstream"] = "yes"
+        return response
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        size = int(request.query["size"])
+        response = web.StreamResponse()
+        response.content_type = "application/octet-stream"
+        await response.prepare(request)
+        for chunk in pattern(size)():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        await asyncio.wait_for(recorder.slow_release.wait(), 30)
+        return web.json_response({"slow": True})
+
+    app = web.Application(client_max_size=1024**3)
+    app.router.add_get("/healthz", _ok)
+    app.router.add_route("*", "/api/{user}/tasks/download", download)
+    app.router.add_route("*", "/api/{user}/tasks/slow", slow)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+async def _ok(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@dataclass
+class Stack:
+    client: TestClient[web.Request, web.Application]
+    recorder: Recorder
+    upstream_url: str
+    settings: GatewaySettings
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def upstream(recorder: Recorder, aiohttp_server: Any) -> TestServer:
+    server: TestServer = await aiohttp_server(upstream_app(recorder))
+    return server
+
+
+@pytest.fixture
+async def make_stack(
+    upstream: TestServer, recorder: Recorder, aiohttp_server: Any, aiohttp_client: Any
+) -> StackFactory:
+    """Build a gateway from the default gateway.yaml, edited by `configure(config_dict)`."""
+
+    async def build(configure: Callable[[dict[str, Any]], None] | None = None, **env: str) -> Stack:
+        upstream_url = str(upstream.make_url("")).rstrip("/")
+        config = default_config()
+        config["upstreams"]["better_auth"] = {"url": upstream_url}
+        config["auth"]["jwks"] = []
+        if configure is not None:
+            configure(config)
+        settings = settings_for(config, gateway_env(BACKEND_URL=upstream_url, **env))
+        server = await aiohttp_server(create_app(settings), **runner_options(settings))
+        client = await aiohttp_client(server)
+        return Stack(client, recorder, upstream_url, settings)
+
+    return build
+
+
+@pytest.fixture
+async def stack(make_stack: StackFactory) -> Stack:
+    return await make_stack()
+
+
+async def raw_request(
+    client: TestClient[Any, Any], head: str, body: bytes = b""
+) -> tuple[int, bytes]:
+    """Send bytes exactly as written (no client-side path normalisation); status and body."""
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(head.replace("\n", "\r\n").encode("latin-1") + body)
+        await writer.drain()
+        response = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, _ = response.partition(b"\r\n")
+    return int(status_line.split()[1]), response.partition(b"\r\n\r\n")[2]
