@@ -8,11 +8,13 @@ from aiohttp import web
 
 from backend.config import BackendSettings
 from backend.db import open_database
+from backend.inflight import InFlight, inflight_middleware
 from backend.tasks import DATABASE, add_routes, json_response
 from backend.trust import trust_middleware
 from gateway.request_context import request_context_middleware
 
 SETTINGS = web.AppKey("settings", BackendSettings)
+INFLIGHT = web.AppKey("inflight", InFlight)
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -28,8 +30,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: BackendSettings) -> web.Application:
     """The Spec-1 Todo API; every route but `/healthz` needs the gateway's signed identity."""
+    inflight = InFlight()
     app = web.Application(
         middlewares=[
+            inflight_middleware(inflight),
             request_context_middleware(service="backend"),
             trust_middleware(
                 secrets=settings.identity_secrets,
@@ -39,6 +43,7 @@ def create_app(settings: BackendSettings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[INFLIGHT] = inflight
     app.cleanup_ctx.append(_database)
     app.router.add_get("/healthz", healthz)
     add_routes(app)

@@ -99,20 +99,25 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the backend did not come up")
 
 
-def test_serves_and_logs_one_json_line_per_request(tmp_path: Path) -> None:
+def start_backend(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = base_env(tmp_path) | {"BACKEND_PORT": str(port)}
-    del env["DATABASE_URL"]  # the default: a SQLite file in the working directory
     process = subprocess.Popen(
         [sys.executable, "-m", "backend"],
-        env=env,
-        cwd=tmp_path,
+        env=env | {"BACKEND_PORT": str(port)},
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
+    _wait_until_up(base, process)
+    return process, base
+
+
+def test_serves_and_logs_one_json_line_per_request(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    del env["DATABASE_URL"]  # the default: a SQLite file in the working directory
+    process, base = start_backend(env, tmp_path)
     try:
-        _wait_until_up(base, process)
         headers = identity_headers("GET", "/api/alice/tasks", "alice", request_id="req-main-1")
         assert _get(base + "/api/alice/tasks", headers) == (200, [])
         status, body = _get(base + "/api/alice/tasks", {"X-User-Id": "alice"})
@@ -132,3 +137,36 @@ def test_serves_and_logs_one_json_line_per_request(tmp_path: Path) -> None:
     assert "user_id" not in served[1]
     assert headers["X-Gateway-Signature"].encode() not in stdout
     assert SECRET not in stdout
+
+
+def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Path) -> None:
+    process, base = start_backend(base_env(tmp_path), tmp_path)
+    body = orjson.dumps({"title": "sent across a shutdown"})
+    signed = identity_headers("POST", "/api/alice/tasks", "alice")
+    head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+            connection.sendall(
+                (
+                    "POST /api/alice/tasks HTTP/1.1\r\nHost: backend\r\n"
+                    f"{head}Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+                ).encode()
+            )
+            # 100 Continue: the handler has started and waits for the body.
+            assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+            process.send_signal(signal.SIGTERM)
+            connection.sendall(body)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=30)
+    assert answer.startswith(b"HTTP/1.1 201"), answer
+    assert process.returncode == 0
+    assert b'"event":"stopped"' in stdout
