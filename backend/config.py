@@ -81,7 +81,7 @@ def _check_sqlite_path(rest: str) -> None:
 
 
 def _secret(raw: str, variable: str) -> bytes:
-    secret = raw.encode("utf-8")
+    secret = raw.encode("utf-8", "surrogateescape")
     if not secret:
         raise ConfigError(variable, "is not set; it must hold at least 32 bytes")
     if len(secret) < MIN_SECRET_BYTES:
