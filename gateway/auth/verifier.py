@@ -26,16 +26,13 @@ from gateway.auth.errors import (
 )
 from gateway.auth.header import read_header
 from gateway.auth.jwks import JwksSource
+from gateway.auth.jws import build_jws, usable_hmac_algorithms
 from gateway.auth.keys import ASYMMETRIC
-from gateway.auth.settings import HMAC_ALGORITHMS, AuthSettings, JwksKeySource, SecretKeySource
+from gateway.auth.settings import AuthSettings, JwksKeySource, SecretKeySource
 
 SECRET_SOURCE_NAME = "secret"  # noqa: S105 (the readiness name of the shared secret)
 
 log = structlog.get_logger("gateway.auth")
-_SIGNATURE_OPTIONS: jwt.types.SigOptions = {
-    "verify_signature": True,
-    "enforce_minimum_key_length": True,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +69,9 @@ class TokenVerifier:
         self._cache: TokenCache[VerifiedToken] = TokenCache(
             max_entries=settings.cache_max_entries, ttl_seconds=settings.cache_ttl_seconds
         )
-        # Minimum key lengths are checked once here, so no per-request warning or error.
-        self._jws = jwt.PyJWS(
-            options={"verify_signature": True, "enforce_minimum_key_length": True}
-        )
-        self._secret = _secret(settings.secret, self._jws, settings) if settings.secret else None
+        self._secret = _secret(settings.secret, settings) if settings.secret else None
         self._hmac_algorithms = self._secret.algorithms if self._secret else frozenset[str]()
+        self._jws = build_jws(self._secret.key if self._secret else None, self._hmac_algorithms)
         _check_source_names(settings.jwks)
         self._sources = tuple(
             (
@@ -199,27 +193,10 @@ def _rules(issuer: str | None, audiences: tuple[str, ...], settings: AuthSetting
     )
 
 
-def _secret(source: SecretKeySource, jws: jwt.PyJWS, settings: AuthSettings) -> _Secret:
-    unsupported = set(source.algorithms) - set(HMAC_ALGORITHMS)
-    if unsupported:
-        raise ValueError(f"the shared secret only verifies HS* tokens, not {sorted(unsupported)}")
-    usable = set()
-    for alg in source.algorithms:
-        algorithm = jws.get_algorithm_by_name(alg)
-        try:
-            prepared = algorithm.prepare_key(source.secret)
-        except jwt.InvalidKeyError as error:
-            raise ValueError(f"the shared secret is unusable: {error}") from None
-        # RFC 7518 section 3.2: the key must be at least as long as the hash output.
-        if algorithm.check_key_length(prepared) is None:
-            usable.add(alg)
-        else:
-            log.warning("hmac_algorithm_disabled", algorithm=alg, why="secret too short")
-    if not usable:
-        raise ValueError("the shared secret is too short (HS256 needs at least 32 bytes)")
-    return _Secret(
-        source.secret, frozenset(usable), _rules(source.issuer, source.audiences, settings)
-    )
+def _secret(source: SecretKeySource, settings: AuthSettings) -> _Secret:
+    algorithms = usable_hmac_algorithms(source.secret, source.algorithms)
+    rules = _rules(source.issuer, source.audiences, settings)
+    return _Secret(source.secret, algorithms, rules)
 
 
 def _check_source_names(sources: tuple[JwksKeySource, ...]) -> None:
