@@ -33,6 +33,7 @@ class InFlight:
 
     def __init__(self) -> None:
         self.count = 0
+        self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -68,9 +69,12 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.inflight.enter()
         try:
-            return await self._handle(request)
+            response = await self._handle(request)
         finally:
             self.inflight.leave()
+        if self.inflight.draining:
+            response.force_close()  # no keep-alive while shutting down
+        return response
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):

@@ -1,9 +1,8 @@
 """Run the gateway: one process, or N sharing the port; SIGTERM drains before exiting.
 
 aiohttp's `AppRunner.cleanup()` closes connections before waiting for requests, which loses
-a request whose body is still arriving. So shutdown here is: stop listening, ask every
-connection to close once its current response is sent, wait (bounded) for in-flight requests,
-and only then clean up.
+a request whose body is still arriving. So shutdown here is: stop listening, answer with
+`Connection: close` from now on, wait (bounded) for in-flight requests, and only then clean up.
 """
 
 from __future__ import annotations
@@ -69,10 +68,10 @@ async def drain(
 ) -> None:
     """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
     await site.stop()
-    server = runner.server
-    for connection in server.connections if server is not None else ():
-        connection.close()  # closes once its current request has been answered
     inflight = app[INFLIGHT]
+    # Connections are left open: aiohttp drops bytes arriving on a closing connection, which
+    # would lose a body still on its way. Responses from now on close their connection.
+    inflight.draining = True
     log.info("draining", in_flight=inflight.count, grace_seconds=grace)
     finished = await inflight.wait_idle(grace)
     if not finished:

@@ -71,6 +71,7 @@ class Recorder:
 
     seen: list[Seen] = field(default_factory=list)
     slow_release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def paths(self) -> list[str]:
         return [item.raw_path for item in self.seen]
@@ -106,6 +107,7 @@ def upstream_app(recorder: Recorder) -> web.Application:
         recorder.seen.append(
             Seen(request.method, request.raw_path, request.headers, total, digest.hexdigest())
         )
+        recorder.arrived.set()
         return total, digest.hexdigest()
 
     async def echo(request: web.Request) -> web.StreamResponse:
@@ -115,6 +117,8 @@ def upstream_app(recorder: Recorder) -> web.Application:
             headers=CIMultiDict([("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]),
         )
         response.headers["X-Upstream"] = "yes"
+        response.headers["Keep-Alive"] = "timeout=99"
+        response.headers["Proxy-Authenticate"] = "Basic"
         return response
 
     async def download(request: web.Request) -> web.StreamResponse:
@@ -133,7 +137,14 @@ def upstream_app(recorder: Recorder) -> web.Application:
         await asyncio.wait_for(recorder.slow_release.wait(), 30)
         return web.json_response({"slow": True})
 
+    async def hangup(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
+
     app = web.Application(client_max_size=1024**3)
+    app.router.add_route("*", "/api/{user}/tasks/hangup", hangup)
     app.router.add_get("/healthz", _ok)
     app.router.add_route("*", "/api/{user}/tasks/download", download)
     app.router.add_route("*", "/api/{user}/tasks/slow", slow)

@@ -1,0 +1,188 @@
+"""`python -m gateway`: --check, mint-token, and a graceful SIGTERM with requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.__main__ import main
+from tests.gateway.conftest import DEFAULT_YAML, Recorder, StackFactory, gateway_env, make_token
+
+ROOT = DEFAULT_YAML.parent
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_passes_on_the_default_config_with_env() -> None:
+    result = run_cli("--config", str(DEFAULT_YAML), "--check", env=gateway_env())
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_check_passes_with_only_better_auth_url() -> None:
+    env = gateway_env(BETTER_AUTH_URL="http://localhost:3000")
+    del env["BETTER_AUTH_SECRET"]
+    assert main(["--config", str(DEFAULT_YAML), "--check"], env) == 0
+
+
+def test_check_lists_every_problem_by_yaml_path(tmp_path: Path) -> None:
+    broken = DEFAULT_YAML.read_text(encoding="utf-8") + (
+        "  - name: extra\n"
+        "    path: /x/{id}\n"
+        "    methods: [GET, FETCH]\n"
+        "    upstream: nowhere\n"
+        "    colour: blue\n"
+    )
+    broken = broken.replace("max_body_bytes: 1048576", "max_body_bytes: lots")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(broken, encoding="utf-8")
+    env = gateway_env(GATEWAY_PORT="eighty", CORS_ALLOW_ORIGINS="not-an-origin")
+    env["GATEWAY_IDENTITY_SECRET"] = "short"
+    result = run_cli("--config", str(config), "--check", env=env)
+    assert result.returncode == 1
+    for expected in (
+        'routes[5].methods[1]: unknown method "FETCH"',
+        "routes[5].upstream: unknown upstream 'nowhere'",
+        "routes[5].colour: unknown key",
+        "limits.max_body_bytes: expected an integer",
+        "listen.port: expected an integer",
+        "cors.allow_origins[0]: not an origin",
+        "identity.secret_env: GATEWAY_IDENTITY_SECRET must be at least 32 bytes",
+    ):
+        assert expected in result.stderr
+    assert "short" not in result.stderr.replace("shorter", "")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"BETTER_AUTH_SECRET": ""}, "no key source"),
+        ({"BETTER_AUTH_SECRET": "too-short"}, "BETTER_AUTH_SECRET must be at least 32 bytes"),
+        ({"GATEWAY_IDENTITY_SECRET": ""}, "GATEWAY_IDENTITY_SECRET is not set"),
+        ({"GATEWAY_IDENTITY_SECRET": "s" * 40, "BETTER_AUTH_SECRET": "s" * 40}, "must differ"),
+    ],
+)
+def test_secret_rules(
+    change: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(DEFAULT_YAML), "--check"], gateway_env(**change)) == 1
+    assert message in capsys.readouterr().err
+
+
+async def test_minted_token_is_accepted(make_stack: StackFactory) -> None:
+    result = run_cli("mint-token", "--sub", "alice", "--ttl", "120", env=gateway_env())
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    stack = await make_stack()
+    response = await stack.client.get(
+        "/api/alice/tasks", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 200
+    refused = await stack.client.get("/api/bob/tasks", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status == 403
+
+
+def test_mint_token_needs_the_secret() -> None:
+    result = run_cli("mint-token", "--sub", "alice", env={})
+    assert result.returncode == 1
+    assert "BETTER_AUTH_SECRET" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_until_healthy(port: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the gateway did not start")
+
+
+async def test_sigterm_lets_requests_in_flight_finish(
+    upstream: TestServer, recorder: Recorder
+) -> None:
+    port = free_port()
+    env = gateway_env(
+        BACKEND_URL=str(upstream.make_url("")).rstrip("/"),
+        GATEWAY_PORT=str(port),
+        GATEWAY_HOST="127.0.0.1",
+        PATH=os.environ.get("PATH", ""),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "--config",
+        str(DEFAULT_YAML),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_healthy(port)
+        token = make_token("alice")
+        async with aiohttp.ClientSession() as session:
+            slow = asyncio.create_task(
+                session.get(
+                    f"http://127.0.0.1:{port}/api/alice/tasks/slow",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            )
+            # A second request whose body has not arrived when SIGTERM does.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                (
+                    f"POST /api/alice/tasks HTTP/1.1\r\nHost: g\r\n"
+                    f"Authorization: Bearer {token}\r\nContent-Length: 5\r\n\r\n"
+                ).encode()
+            )
+            await writer.drain()
+            await recorder.arrived.wait()
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            writer.write(b"hello")
+            await writer.drain()
+            late = await reader.read()
+            writer.close()
+            recorder.slow_release.set()
+            response = await slow
+            assert response.status == 200
+            assert await response.json() == {"slow": True}
+        assert late.startswith(b"HTTP/1.1 200")
+        assert b'"bytes": 5' in late
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        recorder.slow_release.set()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
