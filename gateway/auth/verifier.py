@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import jwt
 import orjson
-import structlog
 
 from gateway.auth.cache import TokenCache
 from gateway.auth.claims import ClaimRules, check_claims
@@ -31,8 +30,6 @@ from gateway.auth.keys import ASYMMETRIC
 from gateway.auth.settings import AuthSettings, JwksKeySource, SecretKeySource
 
 SECRET_SOURCE_NAME = "secret"  # noqa: S105 (the readiness name of the shared secret)
-
-log = structlog.get_logger("gateway.auth")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,8 @@ ATTACKER_RSA = rsa_key("ed-1")
 ATTACKER_ES = ec_key("attacker-es", "ES256")
 
 Build = Callable[[Keys, float], str]
+# What an `error_description` may contain (RFC 6750 section 3): no quote, no backslash.
+RFC6750_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def _none(alg: str, **header: Any) -> Build:
@@ -337,6 +340,7 @@ async def test_hostile_token_is_refused_with_its_reason(
 
     assert refused.value.reason == reason
     assert token not in refused.value.message or not token
+    assert RFC6750_DESCRIPTION.fullmatch(refused.value.message)
 
 
 async def test_headers_naming_keys_make_nobody_fetch_anything(
