@@ -9,9 +9,11 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from backend.config import BackendSettings
 from backend.models import Base
@@ -21,6 +23,8 @@ log = structlog.get_logger("backend")
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# Serialises schema creation between backend processes starting at once on one database.
+_SCHEMA_LOCK_KEY = 0x7D0_BAC_E2D
 # Errors that mean "the database cannot be reached right now", not "this request is wrong".
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -76,6 +80,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_schema(connection: Connection) -> None:
+    # IF NOT EXISTS rather than check-then-create: another process may be doing the same.
+    for table in Base.metadata.sorted_tables:
+        connection.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
+
+
 class Database:
     """The engine plus what every query needs: schema readiness and unavailability mapping."""
 
@@ -95,7 +107,10 @@ class Database:
                 return
             try:
                 async with self.engine.begin() as connection:
-                    await connection.run_sync(Base.metadata.create_all, checkfirst=True)
+                    if connection.dialect.name == "postgresql":
+                        lock = text("SELECT pg_advisory_xact_lock(:key)")
+                        await connection.execute(lock, {"key": _SCHEMA_LOCK_KEY})
+                    await connection.run_sync(_create_schema)
             except Exception as error:
                 if is_unavailable(error):
                     raise unavailable(error) from error
