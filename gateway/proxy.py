@@ -40,6 +40,8 @@ _REPLACED = frozenset(
     {"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 )
 _CHUNK = 64 * 1024
+_DROPPED = HOP_BY_HOP | _REPLACED
+_DROPPED_WITH_AUTHORIZATION = _DROPPED | {"authorization"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +84,10 @@ class Proxy:
     ) -> CIMultiDict[str]:
         """Client headers minus hop-by-hop, identity and (optionally) Authorization."""
         raw = request.headers
-        dropped = HOP_BY_HOP | _REPLACED
+        dropped = _DROPPED if forward_authorization else _DROPPED_WITH_AUTHORIZATION
         connection = raw.get(hdrs.CONNECTION)
         if connection:
             dropped = dropped | {token.strip().lower() for token in connection.split(",")}
-        if not forward_authorization:
-            dropped = dropped | {"authorization"}
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in raw.items():
             if name.lower() not in dropped and not is_identity_header(name):

@@ -143,7 +143,17 @@ def upstream_app(recorder: Recorder) -> web.Application:
         request.transport.close()
         return web.Response()
 
+    async def broken(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
     app = web.Application(client_max_size=1024**3)
+    app.router.add_route("*", "/api/{user}/tasks/broken", broken)
     app.router.add_route("*", "/api/{user}/tasks/hangup", hangup)
     app.router.add_get("/healthz", _ok)
     app.router.add_route("*", "/api/{user}/tasks/download", download)

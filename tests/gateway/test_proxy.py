@@ -7,6 +7,9 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import pytest
+
 from tests.gateway.conftest import Stack, StackFactory, bearer, pattern, pattern_digest, raw_request
 
 FIFTY_MB = 50 * 1024 * 1024
@@ -101,6 +104,13 @@ async def test_upstream_hanging_up_is_502(stack: Stack) -> None:
     response = await stack.client.get("/api/alice/tasks/hangup", headers=bearer("alice"))
     assert response.status == 502
     assert (await response.json())["error"] == "upstream_unavailable"
+
+
+async def test_upstream_breaking_mid_body_cuts_the_client_connection(stack: Stack) -> None:
+    response = await stack.client.get("/api/alice/tasks/broken", headers=bearer("alice"))
+    assert response.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
 
 
 async def test_slow_upstream_is_504(make_stack: StackFactory) -> None:

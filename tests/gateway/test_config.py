@@ -1,0 +1,141 @@
+"""gateway.yaml loading: interpolation, types, unknown keys, secret rules, switched-off sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.config import ConfigError, load_settings
+from tests.gateway.conftest import DEFAULT_YAML, IDENTITY_SECRET, TOKEN_SECRET, gateway_env
+
+DEFAULT = DEFAULT_YAML.read_text(encoding="utf-8")
+
+
+def problems(text: str, env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(text, env)
+    return caught.value.problems
+
+
+def edited(change: Any) -> str:
+    config = yaml.safe_load(DEFAULT)
+    change(config)
+    return yaml.safe_dump(config)
+
+
+def test_defaults_with_env_alone() -> None:
+    settings = load_settings(DEFAULT, gateway_env())
+    assert settings.listen.port == 8080
+    assert settings.limits.max_body_bytes == 1024 * 1024
+    assert settings.upstream("backend").url == "http://127.0.0.1:8000"
+    assert settings.cors.allow_origins == ("http://localhost:3000",)
+    assert settings.log_level == "info"
+    assert settings.auth.secret is not None
+    assert settings.auth.secret.secret == TOKEN_SECRET.encode()
+    assert settings.auth.jwks == ()
+    assert settings.identity_secret == IDENTITY_SECRET.encode()
+    assert [route.name for route in settings.routes] == ["healthz", "readyz", "tasks", "task"]
+
+
+def test_environment_overrides() -> None:
+    env = gateway_env(
+        GATEWAY_PORT="9090",
+        BACKEND_URL="http://backend:8000/",
+        LOG_LEVEL="warning",
+        CORS_ALLOW_ORIGINS="https://a.example,https://b.example",
+        BETTER_AUTH_URL="https://auth.example",
+    )
+    settings = load_settings(DEFAULT, env)
+    assert settings.listen.port == 9090
+    assert settings.upstream("backend").url == "http://backend:8000"
+    assert settings.log_level == "warning"
+    assert settings.cors.allow_origins == ("https://a.example", "https://b.example")
+    [jwks] = settings.auth.jwks
+    assert jwks.url == "https://auth.example/api/auth/jwks"
+    assert jwks.issuer == "https://auth.example"
+    assert jwks.audiences == ("https://auth.example",)
+    assert settings.upstream("better_auth").url == "https://auth.example"
+    assert "better_auth" in [route.name for route in settings.routes]
+
+
+def test_jwks_alone_is_a_key_source() -> None:
+    env = gateway_env(BETTER_AUTH_URL="https://auth.example")
+    del env["BETTER_AUTH_SECRET"]
+    settings = load_settings(DEFAULT, env)
+    assert settings.auth.secret is None
+    assert len(settings.auth.jwks) == 1
+
+
+def test_interpolation_forms() -> None:
+    text = "log_level: ${LEVEL:-debug}\nshutdown_grace_seconds: ${GRACE}\n" + DEFAULT.replace(
+        "log_level: ${LOG_LEVEL:-info}\nshutdown_grace_seconds: 10\n", ""
+    )
+    settings = load_settings(text, gateway_env(GRACE="2.5"))
+    assert settings.log_level == "debug"
+    assert settings.shutdown_grace_seconds == 2.5
+    required = text.replace("${LEVEL:-debug}", "${LEVEL:?set LEVEL please}")
+    assert "log_level: environment variable LEVEL is not set: set LEVEL please" in problems(
+        required, gateway_env(GRACE="1")
+    )
+
+
+def test_a_variable_cannot_add_structure() -> None:
+    env = gateway_env(LOG_LEVEL="info\nextra: 1")
+    assert any(item.startswith("log_level:") for item in problems(DEFAULT, env))
+
+
+def test_literal_strings_are_not_coerced() -> None:
+    text = edited(lambda config: config["listen"].update(port="8080"))
+    assert "listen.port: expected an integer, got '8080'" in problems(text, gateway_env())
+
+
+def test_every_problem_is_collected_with_its_path() -> None:
+    def break_things(config: dict[str, Any]) -> None:
+        config["listen"]["colour"] = "red"
+        config["limits"]["max_body_bytes"] = -1
+        config["cors"]["allow_methods"] = ["GET", "FETCH"]
+        config["routes"][3]["methods"] = ["FETCH"]
+        config["routes"][3]["bindings"] = {"tenant": "user"}
+        config["routes"].append({"path": "/x/../y", "upstream": "backend"})
+        config["auth"]["jwks"] = [{"name": "a", "url": "ftp://x", "algorithms": ["HS256"]}]
+        config["trusted_proxies"] = ["10.0.0.0/8", "not-an-ip"]
+
+    found = problems(edited(break_things), gateway_env())
+    for expected in (
+        "listen.colour: unknown key",
+        "limits.max_body_bytes: must be at least 0",
+        'cors.allow_methods[1]: unknown method "FETCH"',
+        'routes[3].methods[0]: unknown method "FETCH"',
+        "routes[3].bindings.tenant: the path has no parameter {tenant}",
+        "routes[5].path: bad literal segment '..'",
+        "auth.jwks[0].url: expected an http(s) URL",
+        "auth.jwks[0].algorithms[0]: 'HS256' is not one of",
+        "trusted_proxies[1]: not an IP address or CIDR",
+    ):
+        assert any(item.startswith(expected) for item in found), (expected, found)
+
+
+def test_route_needs_exactly_one_target() -> None:
+    def both(config: dict[str, Any]) -> None:
+        config["routes"][0]["upstream"] = "backend"
+
+    assert "routes[0]: needs exactly one of `upstream` or `respond`" in problems(
+        edited(both), gateway_env()
+    )
+
+
+def test_not_yaml() -> None:
+    assert problems("listen: [", gateway_env())[0].startswith("not valid YAML")
+
+
+def test_secrets_never_appear_in_problems() -> None:
+    env = gateway_env(GATEWAY_IDENTITY_SECRET=TOKEN_SECRET)
+    found = problems(DEFAULT, env)
+    assert found == [
+        "identity.secret_env: GATEWAY_IDENTITY_SECRET must differ from the token secret"
+    ]
+    assert TOKEN_SECRET not in repr(found)
+    settings_repr = repr(load_settings(DEFAULT, gateway_env()))
+    assert IDENTITY_SECRET not in settings_repr
