@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,9 +40,17 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLite says "OperationalError" for a missing table too; only these mean "not now".
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "full", "readonly")
+
+
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        if isinstance(error.orig, sqlite3.Error):
+            message = str(error.orig).lower()
+            return any(marker in message for marker in _SQLITE_UNAVAILABLE)
     return isinstance(error, _UNREACHABLE)
 
 

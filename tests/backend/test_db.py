@@ -1,11 +1,15 @@
-"""The schema is created once, however many processes start at the same moment."""
+"""The schema is created once however many start at once; only reachability is a 503."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy import exc as sa_exc
 
 from backend.config import BackendSettings
-from backend.db import Database, create_engine
+from backend.db import Database, create_engine, is_unavailable
 
 
 async def test_concurrent_schema_creation_is_safe(settings: BackendSettings) -> None:
@@ -17,3 +21,32 @@ async def test_concurrent_schema_creation_is_safe(settings: BackendSettings) -> 
         assert tables == ["tasks"]
     finally:
         await asyncio.gather(*(database.engine.dispose() for database in databases))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (TimeoutError(), True),
+        (
+            sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
+            True,
+        ),
+        (
+            sa_exc.OperationalError(
+                "x", {}, sqlite3.OperationalError("unable to open database file")
+            ),
+            True,
+        ),
+        (
+            sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: x")),
+            False,
+        ),
+        (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("NOT NULL failed")), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_reachability_problems_count_as_unavailable(
+    error: BaseException, expected: bool
+) -> None:
+    assert is_unavailable(error) is expected
