@@ -134,7 +134,7 @@ class JwksSource:
             return
         for line in skipped:
             log.warning("jwks_key_skipped", source=self.name, detail=line)
-        removed = not set(self.keys.by_kid).issubset(keys.by_kid)
+        removed = self.keys.withdrawn_from(keys)
         self.keys, self._max_age, self._last_fetch_ok = keys, max_age, True
         if removed:
             self._on_keys_removed()

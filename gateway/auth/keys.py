@@ -34,9 +34,15 @@ class KeySet:
     """Keys by `kid` (None for keys without one); one PyJWK per usable (kid, algorithm)."""
 
     by_kid: Mapping[str | None, tuple[jwt.PyJWK, ...]] = field(default_factory=dict)
+    # The JWK each kid was built from, to notice a kid that now names another key.
+    sources: Mapping[str | None, bytes] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.by_kid)
+
+    def withdrawn_from(self, newer: KeySet) -> bool:
+        """Whether `newer` lacks one of these keys, or has another key under the same kid."""
+        return any(newer.sources.get(kid) != jwk for kid, jwk in self.sources.items())
 
     def only_key(self) -> tuple[jwt.PyJWK, ...] | None:
         """The keys of the single published key, for tokens that name no `kid`."""
@@ -54,6 +60,7 @@ def parse_jwks(document: bytes, algorithms: frozenset[str]) -> tuple[KeySet, lis
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise JwksError("the JWKS has no `keys` list")
     by_kid: dict[str | None, tuple[jwt.PyJWK, ...]] = {}
+    sources: dict[str | None, bytes] = {}
     skipped: list[str] = []
     for index, entry in enumerate(data["keys"]):
         try:
@@ -65,9 +72,10 @@ def parse_jwks(document: bytes, algorithms: frozenset[str]) -> tuple[KeySet, lis
             skipped.append(f"keys[{index}]: duplicate kid")
             continue
         by_kid[kid] = built
+        sources[kid] = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
     if not by_kid:
         raise JwksError(f"the JWKS has no usable key ({'; '.join(skipped) or 'empty'})")
-    return KeySet(by_kid), skipped
+    return KeySet(by_kid, sources), skipped
 
 
 def build_keys(entry: Any, algorithms: frozenset[str]) -> tuple[str | None, tuple[jwt.PyJWK, ...]]:

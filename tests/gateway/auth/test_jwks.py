@@ -229,6 +229,35 @@ async def test_a_key_removed_from_the_jwks_stops_verifying_even_cached_tokens(
     assert await reason_of(verifier, token) == "unknown_kid"
 
 
+async def test_a_kid_that_now_names_another_key_stops_verifying_cached_tokens(
+    keys: Keys, jwks_server: JwksServer, make_verifier: Any
+) -> None:
+    clock = FakeClock()
+    verifier = await make_verifier(jwks=(jwks_source(jwks_server.url),), monotonic=clock)
+    token = keys.ed.sign(claims("old-key"))
+    assert (await verifier.verify(token)).user_id == "old-key"
+
+    jwks_server.serve(jwks(ed25519_key("ed-1"), *keys.all()[1:]))
+    clock.now += 60
+    assert await reason_of(verifier, ec_key("stranger").sign(claims())) == "unknown_kid"
+
+    assert await reason_of(verifier, token) == "bad_signature"
+
+
+async def test_an_unchanged_jwks_keeps_the_cache(
+    keys: Keys, jwks_server: JwksServer, make_verifier: Any
+) -> None:
+    clock = FakeClock()
+    verifier = await make_verifier(jwks=(jwks_source(jwks_server.url),), monotonic=clock)
+    token = keys.ed.sign(claims("steady"))
+    first = await verifier.verify(token)
+    clock.now += 60
+    assert await reason_of(verifier, ec_key("stranger").sign(claims())) == "unknown_kid"
+
+    assert jwks_server.requests == 2
+    assert await verifier.verify(token) is first
+
+
 async def test_a_jwks_file_is_a_key_source(keys: Keys, tmp_path: Path, make_verifier: Any) -> None:
     path = tmp_path / "jwks.json"
     path.write_bytes(orjson.dumps(jwks(keys.es256)))
