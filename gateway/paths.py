@@ -10,6 +10,7 @@ characters, `;` parameters, backslashes, non-ASCII and fragments.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gateway.errors import ApiError
@@ -21,7 +22,9 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # Escapes that decode to something a later parser may treat as structure.
 _REFUSED_ESCAPES = frozenset({"2F", "5C", "25", "3B"}) | {f"{i:02X}" for i in range(0x20)} | {"7F"}
 # Query strings are not matched, only passed on: printable ASCII without space or '#'.
-_QUERY_ALLOWED = frozenset(chr(c) for c in range(0x21, 0x7F)) - {"#"}
+_QUERY = re.compile(r"[!\"$-~]*")
+# The common case, already canonical: non-empty segments of literal characters, no escapes.
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,=:@]+)+/?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +46,13 @@ def canonical_target(raw_target: str) -> Target:
     path, _, query = raw_target.partition("?")
     if not path.startswith("/"):
         raise bad_path("the request target must be an absolute path")
-    if query and not all(char in _QUERY_ALLOWED for char in query):
+    if query and _QUERY.fullmatch(query) is None:
         raise bad_path("the query string contains characters that must be percent-encoded")
     return Target(path=canonical_path(path), query=query)
 
 
 def canonical_path(path: str) -> str:
-    if path == "/":
+    if path == "/" or (_PLAIN_PATH.fullmatch(path) is not None and "/." not in path):
         return path
     segments = path[1:].split("/")
     for index, segment in enumerate(segments):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -54,7 +55,7 @@ async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
         runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None
     )
     await site.start()
-    log.info("listening", host=settings.listen.host, port=settings.listen.port)
+    log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -186,3 +186,34 @@ async def test_sigterm_lets_requests_in_flight_finish(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_workers_share_the_port_and_stop_cleanly() -> None:
+    port = free_port()
+    env = gateway_env(GATEWAY_PORT=str(port), GATEWAY_HOST="127.0.0.1")
+    env["PATH"] = os.environ.get("PATH", "")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "--config",
+        str(DEFAULT_YAML),
+        "--workers",
+        "2",
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_healthy(port)
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0
+        listening = [line for line in output.splitlines() if b'"listening"' in line]
+        assert len(listening) == 2
+        assert len({line.split(b'"pid":')[1].split(b",")[0] for line in listening}) == 2
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
