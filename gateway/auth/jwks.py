@@ -155,4 +155,5 @@ class JwksSource:
             return bytes(body), cache_max_age(response.headers.get("Cache-Control"))
 
 
-_ACCEPT_JSON = {"Accept": "application/json"}
+# Asked for explicitly: the gateway's shared session may not decompress bodies.
+_ACCEPT_JSON = {"Accept": "application/json", "Accept-Encoding": "identity"}

@@ -67,6 +67,7 @@ class JwksServer:
         self.status = 200
         self.headers: dict[str, str] = {}
         self.delay = 0.0
+        self.compress = False
         self.requests = 0
         self._runner: web.AppRunner | None = None
 
@@ -78,12 +79,15 @@ class JwksServer:
         self.requests += 1
         if self.delay:
             await asyncio.sleep(self.delay)
-        return web.Response(
+        response = web.Response(
             body=self.body,
             status=self.status,
             content_type=self.content_type,
             headers=self.headers,
         )
+        if self.compress:  # only as far as the request's Accept-Encoding allows
+            response.enable_compression()
+        return response
 
     async def up(self) -> None:
         app = web.Application()

@@ -258,6 +258,20 @@ async def test_an_unchanged_jwks_keeps_the_cache(
     assert await verifier.verify(token) is first
 
 
+async def test_a_session_that_does_not_decompress_still_gets_plain_json(
+    keys: Keys, jwks_server: JwksServer
+) -> None:
+    jwks_server.compress = True
+    async with aiohttp.ClientSession(auto_decompress=False) as raw:
+        async with raw.get(jwks_server.url) as response:  # the server does compress
+            assert response.headers.get("Content-Encoding") in ("gzip", "deflate", "br")
+        source = JwksSource(jwks_source(jwks_server.url), session=raw, monotonic=time.monotonic)
+
+        await source.fetch()
+
+    assert source.ready
+
+
 async def test_a_jwks_file_is_a_key_source(keys: Keys, tmp_path: Path, make_verifier: Any) -> None:
     path = tmp_path / "jwks.json"
     path.write_bytes(orjson.dumps(jwks(keys.es256)))
