@@ -94,4 +94,5 @@ def run_workers(argv: Sequence[str], workers: int) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    failed = [code if code > 0 else 128 - code for code in codes if code != 0]
+    return failed[0] if failed else 0

@@ -205,14 +205,19 @@ async def test_workers_share_the_port_and_stop_cleanly() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
+    assert process.stdout is not None
     try:
+        listening: list[bytes] = []
+        while len(listening) < 2:
+            line = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert line, "a worker exited before listening"
+            if b'"listening"' in line:
+                listening.append(line)
         await wait_until_healthy(port)
-        process.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(process.communicate(), 30)
-        assert process.returncode == 0
-        listening = [line for line in output.splitlines() if b'"listening"' in line]
-        assert len(listening) == 2
         assert len({line.split(b'"pid":')[1].split(b",")[0] for line in listening}) == 2
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0
     finally:
         if process.returncode is None:
             process.kill()
