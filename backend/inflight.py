@@ -13,6 +13,8 @@ from gateway.request_context import Handler
 class InFlight:
     def __init__(self) -> None:
         self.count = 0
+        # Set when shutting down: every response from then on closes its connection.
+        self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -39,8 +41,11 @@ def inflight_middleware(counter: InFlight) -> Any:
     async def inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         counter.enter()
         try:
-            return await handler(request)
+            response = await handler(request)
         finally:
             counter.leave()
+        if counter.draining:
+            response.force_close()
+        return response
 
     return inflight

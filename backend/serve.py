@@ -1,8 +1,8 @@
 """Run the backend; SIGTERM drains requests in flight before the database is closed.
 
 aiohttp's `AppRunner.cleanup()` closes connections before waiting for requests, which loses a
-request whose body is still arriving. So shutdown here is: stop listening, ask every connection
-to close once its current response is sent, wait (bounded) for requests in flight, then clean up.
+request whose body is still arriving. So shutdown here is: stop listening, answer with
+`Connection: close` from then on, wait (bounded) for requests in flight, then clean up.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ async def drain(
 ) -> None:
     """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
     await site.stop()
-    server = runner.server
-    for connection in server.connections if server is not None else ():
-        connection.close()  # closes once its current request has been answered
     inflight = app[INFLIGHT]
+    # Connections stay open: aiohttp drops bytes arriving on a closing connection, which would
+    # lose a body still on its way.
+    inflight.draining = True
     log.info("draining", in_flight=inflight.count, grace_seconds=grace)
     if not await inflight.wait_idle(grace):
         log.warning("grace_expired", in_flight=inflight.count)

@@ -139,6 +139,19 @@ def test_serves_and_logs_one_json_line_per_request(tmp_path: Path) -> None:
     assert SECRET not in stdout
 
 
+def _wait_until_not_listening(port: int) -> None:
+    # The body is sent only once the server has begun shutting down, so the test does not
+    # depend on which of the two the server happens to see first.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the backend kept listening after SIGTERM")
+
+
 def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Path) -> None:
     process, base = start_backend(base_env(tmp_path), tmp_path)
     body = orjson.dumps({"title": "sent across a shutdown"})
@@ -157,6 +170,7 @@ def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Pa
             # 100 Continue: the handler has started and waits for the body.
             assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
             process.send_signal(signal.SIGTERM)
+            _wait_until_not_listening(port)
             connection.sendall(body)
             answer = b""
             while b"\r\n\r\n" not in answer:
@@ -168,5 +182,6 @@ def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Pa
         process.send_signal(signal.SIGTERM)
         stdout, _ = process.communicate(timeout=30)
     assert answer.startswith(b"HTTP/1.1 201"), answer
+    assert b"Connection: close" in answer
     assert process.returncode == 0
     assert b'"event":"stopped"' in stdout
