@@ -227,6 +227,24 @@ CASES: list[tuple[str, Build, str, dict[str, Any]]] = [
         "malformed_token",
         {},
     ),
+    (
+        "non-ascii-in-signature",
+        lambda k, now: hs256(claims(now=now)) + "\u00e9",
+        "malformed_token",
+        {},
+    ),
+    (
+        "lone-surrogate",
+        lambda k, now: hs256(claims(now=now))[:-1] + "\udcff",
+        "malformed_token",
+        {},
+    ),
+    (
+        "payload-nested-2000-deep",
+        lambda k, now: forge({"alg": "HS256"}, b"[" * 2000 + b"]" * 2000, hmac_key=SECRET),
+        "malformed_token",
+        {},
+    ),
     ("jwe-five-segments", lambda k, now: "a.b.c.d.e", "malformed_token", {}),
     # time
     ("missing-exp", lambda k, now: k.ed.sign(claims(now=now, exp=DROP)), "missing_expiry", {}),
