@@ -17,6 +17,8 @@ FAMILIES: dict[str, frozenset[str]] = {
 }
 ASYMMETRIC = frozenset().union(*FAMILIES.values())
 _CURVE_ALGORITHM = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "Ed25519": "EdDSA"}
+# Building a key costs up to a millisecond on the event loop; no issuer publishes this many.
+MAX_KEYS = 64
 # A published private key is a misconfiguration; never verify with one.
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
@@ -62,7 +64,10 @@ def parse_jwks(document: bytes, algorithms: frozenset[str]) -> tuple[KeySet, lis
     by_kid: dict[str | None, tuple[jwt.PyJWK, ...]] = {}
     sources: dict[str | None, bytes] = {}
     skipped: list[str] = []
-    for index, entry in enumerate(data["keys"]):
+    entries = data["keys"]
+    if len(entries) > MAX_KEYS:
+        skipped.append(f"keys[{MAX_KEYS}:]: more than {MAX_KEYS} keys, the rest ignored")
+    for index, entry in enumerate(entries[:MAX_KEYS]):
         try:
             kid, built = build_keys(entry, algorithms)
         except SkippedKey as skip:

@@ -9,7 +9,7 @@ import pytest
 from jwt.algorithms import RSAAlgorithm
 
 from gateway.auth.jwks import cache_max_age
-from gateway.auth.keys import ASYMMETRIC, JwksError, parse_jwks
+from gateway.auth.keys import ASYMMETRIC, MAX_KEYS, JwksError, parse_jwks
 from tests.gateway.auth.conftest import Keys
 
 
@@ -72,6 +72,15 @@ def test_a_duplicate_kid_keeps_the_first(keys: Keys) -> None:
 
     assert [k.algorithm_name for k in keyset.by_kid["ed-1"]] == ["EdDSA"]
     assert skipped == ["keys[1]: duplicate kid"]
+
+
+def test_only_the_first_keys_of_a_huge_jwks_are_built(keys: Keys) -> None:
+    many = [keys.ed.public_jwk(kid=f"k{i}") for i in range(MAX_KEYS + 10)]
+
+    keyset, skipped = parse(*many)
+
+    assert len(keyset) == MAX_KEYS
+    assert skipped == [f"keys[{MAX_KEYS}:]: more than {MAX_KEYS} keys, the rest ignored"]
 
 
 @pytest.mark.parametrize(
