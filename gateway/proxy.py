@@ -40,6 +40,9 @@ _REPLACED = frozenset(
     {"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 )
 _CHUNK = 64 * 1024
+# Answers up to this size (by Content-Length) are read whole and sent in one write: cheaper
+# than streaming them, and an upstream failure while reading can still become a 502/504.
+_BUFFERED_MAX = 64 * 1024
 _DROPPED = HOP_BY_HOP | _REPLACED
 _DROPPED_WITH_AUTHORIZATION = _DROPPED | {"authorization"}
 
@@ -134,11 +137,27 @@ class Proxy:
         except Exception as error:
             fields["upstream_ms"] = _ms_since(started)
             raise _upstream_error(error, counter) from None
-        fields["upstream_ms"] = _ms_since(started)
         try:
+            length = upstream_response.content_length
+            if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
+                return await self._buffered(request, upstream_response, counter)
+            fields["upstream_ms"] = _ms_since(started)
             return await self._stream_back(request, upstream_response)
         finally:
+            fields.setdefault("upstream_ms", _ms_since(started))
             upstream_response.release()
+
+    async def _buffered(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, counter: _Counter
+    ) -> web.Response:
+        try:
+            body = await upstream.read()
+        except Exception as error:
+            raise _upstream_error(error, counter) from None
+        response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+        _copy_response_headers(upstream, response)
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        return response
 
     async def _stream_back(
         self, request: web.Request, upstream: aiohttp.ClientResponse

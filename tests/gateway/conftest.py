@@ -145,7 +145,8 @@ def upstream_app(recorder: Recorder) -> web.Application:
 
     async def broken(request: web.Request) -> web.StreamResponse:
         await record(request)
-        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        length = request.query.get("length", "100000")
+        response = web.StreamResponse(headers={"Content-Length": length})
         await response.prepare(request)
         await response.write(b"x" * 10)
         assert request.transport is not None

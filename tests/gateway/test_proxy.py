@@ -113,6 +113,12 @@ async def test_upstream_breaking_mid_body_cuts_the_client_connection(stack: Stac
         await response.read()
 
 
+async def test_upstream_breaking_a_small_body_is_502(stack: Stack) -> None:
+    response = await stack.client.get("/api/alice/tasks/broken?length=100", headers=bearer("alice"))
+    assert response.status == 502
+    assert (await response.json())["error"] == "upstream_unavailable"
+
+
 async def test_slow_upstream_is_504(make_stack: StackFactory) -> None:
     def impatient(config: dict[str, Any]) -> None:
         config["upstreams"]["backend"]["read_timeout_seconds"] = 0.2
