@@ -17,7 +17,7 @@ from gateway.errors import ApiError
 from gateway.paths import decode_segment
 
 if TYPE_CHECKING:
-    from gateway.config import RouteSettings
+    from gateway.config_routes import RouteSettings
 
 # A binding's value: `user` is the verified user id; anything else names a string claim.
 USER = "user"
