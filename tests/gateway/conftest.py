@@ -119,6 +119,9 @@ def upstream_app(recorder: Recorder) -> web.Application:
         response.headers["X-Upstream"] = "yes"
         response.headers["Keep-Alive"] = "timeout=99"
         response.headers["Proxy-Authenticate"] = "Basic"
+        # A careless upstream granting every origin: the gateway must not pass that on.
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Allow-Credentials"] = "true"
         return response
 
     async def download(request: web.Request) -> web.StreamResponse:
