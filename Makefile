@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m scripts_run
+	$(PY) -m gateway.devstack
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway backend tests bench

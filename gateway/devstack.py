@@ -1,0 +1,195 @@
+"""`make run`: the backend and the gateway on SQLite, for local development.
+
+Writes a `.env` with random development secrets when there is none (and says so), loads it
+(variables already in the environment win), starts `python -m backend` and
+`python -m gateway --config gateway.yaml`, waits for the gateway's /readyz, then prints the URL
+and a `curl` line with a development token that it has just tried itself. Ctrl-C (or SIGTERM)
+stops the gateway first, then the backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+GENERATED_SECRETS = ("BETTER_AUTH_SECRET", "GATEWAY_IDENTITY_SECRET", "POSTGRES_PASSWORD")
+DEMO_USER = "alice"
+
+
+class StackError(Exception):
+    """The stack cannot start; the message says what to do."""
+
+
+def ensure_env_file(path: Path) -> bool:
+    """Write `path` with fresh random secrets unless it exists; return whether it was written."""
+    if path.exists():
+        return False
+    lines = ["# Development secrets written by `make run`. Never commit this file."]
+    lines += [f"{name}={secrets.token_urlsafe(48)}" for name in GENERATED_SECRETS]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return True
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines; comments, blank lines and empty values are skipped."""
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value:
+            values[name.strip()] = value
+    return values
+
+
+def stack_env(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The children's environment: .env under the process environment, SQLite by default."""
+    env = {**file_values, **environ}
+    env.setdefault("BACKEND_PORT", "8000")
+    env.setdefault("GATEWAY_PORT", "8080")
+    env.setdefault("BACKEND_URL", f"http://127.0.0.1:{env['BACKEND_PORT']}")
+    env.setdefault("LOG_LEVEL", "info")
+    return env
+
+
+def check_port_free(name: str, port: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", int(port)))
+        except OSError:
+            raise StackError(f"port {port} is in use; set {name} to a free port") from None
+
+
+def start(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own: Ctrl-C reaches only us, and we stop the children in order.
+    command = [sys.executable, *args]
+    return subprocess.Popen(command, env=dict(env), start_new_session=True)  # noqa: S603
+
+
+def wait_ready(url: str, children: dict[str, subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        for name, child in children.items():
+            if child.poll() is not None:
+                raise StackError(f"the {name} exited early (see its output above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise StackError(f"{url} did not answer 200 within {READY_TIMEOUT_SECONDS:.0f} s")
+
+
+def mint_token(env: Mapping[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "gateway", "mint-token", "--sub", DEMO_USER],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise StackError(f"mint-token failed: {result.stderr.strip()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def try_request(url: str, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our loopback URL
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+            status: int = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    return status
+
+
+def stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():  # gateway first, so no request reaches a stopped backend
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def announce(gateway_url: str, token: str) -> None:
+    tasks = f"{gateway_url}/api/{DEMO_USER}/tasks"
+    print(
+        f"\nGateway ready: {gateway_url}  (backend on SQLite behind it)\n"
+        f"Try it (a development token for '{DEMO_USER}', valid for an hour):\n\n"
+        f"  curl -H 'Authorization: Bearer {token}' {tasks}\n\n"
+        f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+        f"""-d '{{"title": "Try the gateway"}}' {tasks}\n\n"""
+        "Another user's token:\n"
+        "  (set -a; . ./.env; .venv/bin/python -m gateway mint-token --sub bob)\n"
+        "Ctrl-C stops both services.\n",
+        flush=True,
+    )
+
+
+def run(env_file: Path, config: Path) -> int:
+    if ensure_env_file(env_file):
+        print(f"make run: no {env_file}; wrote one with random development secrets", flush=True)
+    env = stack_env(read_env_file(env_file), os.environ)
+    check_port_free("BACKEND_PORT", env["BACKEND_PORT"])
+    check_port_free("GATEWAY_PORT", env["GATEWAY_PORT"])
+    gateway_url = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+    backend = start(["-m", "backend"], env)
+    children = {"gateway": start(["-m", "gateway", "--config", str(config)], env)}
+    children["backend"] = backend
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        wait_ready(f"{gateway_url}/readyz", children)
+        token = mint_token(env)
+        status = try_request(f"{gateway_url}/api/{DEMO_USER}/tasks", token)
+        if status != 200:
+            raise StackError(f"the demo request answered {status}, expected 200")
+        announce(gateway_url, token)
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        print("make run: a service exited; stopping the other", file=sys.stderr)
+        return 1
+    except StackError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmake run: stopping the gateway and the backend", flush=True)
+        return 0
+    finally:
+        stop(children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.devstack", description=__doc__)
+    parser.add_argument("--env-file", type=Path, default=Path(".env"))
+    parser.add_argument("--config", type=Path, default=Path("gateway.yaml"))
+    options = parser.parse_args(argv)
+    try:
+        return run(options.env_file, options.config)
+    except StackError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
