@@ -43,8 +43,17 @@ _CHUNK = 64 * 1024
 # Answers up to this size (by Content-Length) are read whole and sent in one write: cheaper
 # than streaming them, and an upstream failure while reading can still become a 502/504.
 _BUFFERED_MAX = 64 * 1024
-_DROPPED = HOP_BY_HOP | _REPLACED
-_DROPPED_WITH_AUTHORIZATION = _DROPPED | {"authorization"}
+# Other claims about the client's address or scheme, believed only from a trusted proxy.
+_PROXY_CLAIMS = frozenset(
+    {"forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server"}
+)
+# (forward Authorization?, peer is a trusted proxy?) -> header names not copied.
+_DROPPED = {
+    (True, True): HOP_BY_HOP | _REPLACED,
+    (True, False): HOP_BY_HOP | _REPLACED | _PROXY_CLAIMS,
+    (False, True): HOP_BY_HOP | _REPLACED | {"authorization"},
+    (False, False): HOP_BY_HOP | _REPLACED | _PROXY_CLAIMS | {"authorization"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +96,8 @@ class Proxy:
     ) -> CIMultiDict[str]:
         """Client headers minus hop-by-hop, identity and (optionally) Authorization."""
         raw = request.headers
-        dropped = _DROPPED if forward_authorization else _DROPPED_WITH_AUTHORIZATION
+        trusted = bool(self._trusted) and _is_trusted(request.remote or "", self._trusted)
+        dropped = _DROPPED[forward_authorization, trusted]
         connection = raw.get(hdrs.CONNECTION)
         if connection:
             dropped = dropped | {token.strip().lower() for token in connection.split(",")}
@@ -95,24 +105,9 @@ class Proxy:
         for name, value in raw.items():
             if name.lower() not in dropped and not is_identity_header(name):
                 headers.add(name, value)
-        headers.update(self._forwarded(request))
+        headers.update(_forwarded(request, trusted=trusted))
         headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         return headers
-
-    def _forwarded(self, request: web.Request) -> dict[str, str]:
-        peer = request.remote or ""
-        raw = request.headers
-        scheme, host = request.scheme, raw.get(hdrs.HOST, "")
-        chain = peer
-        if self._trusted and _is_trusted(peer, self._trusted):
-            incoming = raw.get(hdrs.X_FORWARDED_FOR)
-            chain = f"{incoming}, {peer}" if incoming else peer
-            scheme = raw.get(hdrs.X_FORWARDED_PROTO, scheme)
-            host = raw.get(hdrs.X_FORWARDED_HOST, host)
-        forwarded: dict[str, str] = {hdrs.X_FORWARDED_FOR: chain, hdrs.X_FORWARDED_PROTO: scheme}
-        if host:
-            forwarded[hdrs.X_FORWARDED_HOST] = host
-        return forwarded
 
     async def forward(
         self, request: web.Request, upstream: str, target: str, headers: Mapping[str, str]
@@ -206,6 +201,21 @@ def _copy_response_headers(upstream: aiohttp.ClientResponse, response: web.Strea
     for name, value in upstream.headers.items():
         if name.lower() not in dropped:
             headers.add(name, value)  # add, not set: several Set-Cookie must all pass
+
+
+def _forwarded(request: web.Request, *, trusted: bool) -> dict[str, str]:
+    peer = request.remote or ""
+    raw = request.headers
+    scheme, host, chain = request.scheme, raw.get(hdrs.HOST, ""), peer
+    if trusted:
+        incoming = raw.get(hdrs.X_FORWARDED_FOR)
+        chain = f"{incoming}, {peer}" if incoming else peer
+        scheme = raw.get(hdrs.X_FORWARDED_PROTO, scheme)
+        host = raw.get(hdrs.X_FORWARDED_HOST, host)
+    forwarded: dict[str, str] = {hdrs.X_FORWARDED_FOR: chain, hdrs.X_FORWARDED_PROTO: scheme}
+    if host:
+        forwarded[hdrs.X_FORWARDED_HOST] = host
+    return forwarded
 
 
 def _is_trusted(peer: str, networks: tuple[Network, ...]) -> bool:

@@ -153,10 +153,14 @@ async def test_forwarded_headers_ignore_untrusted_clients(stack: Stack) -> None:
         "X-Forwarded-For": "6.6.6.6",
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "evil.example",
+        "Forwarded": "for=6.6.6.6;proto=https",
+        "X-Real-IP": "6.6.6.6",
     }
     response = await stack.client.get("/api/alice/tasks", headers=headers)
     assert response.status == 200
     seen = stack.recorder.seen[0].headers
+    assert "Forwarded" not in seen
+    assert "X-Real-IP" not in seen
     assert seen.getall("X-Forwarded-For") == ["127.0.0.1"]
     assert seen["X-Forwarded-Proto"] == "http"
     assert seen["X-Forwarded-Host"] != "evil.example"
@@ -174,9 +178,11 @@ async def test_forwarded_headers_from_trusted_proxies_are_extended(
         "X-Forwarded-For": "203.0.113.7",
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "todo.example",
+        "X-Real-IP": "203.0.113.7",
     }
     await stack.client.get("/api/alice/tasks", headers=headers)
     seen = stack.recorder.seen[0].headers
+    assert seen["X-Real-IP"] == "203.0.113.7"
     assert seen["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1"
     assert seen["X-Forwarded-Proto"] == "https"
     assert seen["X-Forwarded-Host"] == "todo.example"
