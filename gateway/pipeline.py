@@ -87,12 +87,14 @@ class Gateway:
         if route.upstream is None:
             return await self.health.respond(route.respond or "", request)
         forwarded = self.proxy.upstream_target(route.upstream, target.path_qs)
-        headers = self.proxy.request_headers(
-            request, forward_authorization=route.forward_authorization
-        )
+        token = None
         if route.auth_required:
             token = await self._authenticate(request)
             check_bindings(match, token.user_id, token.claims)
+        headers = self.proxy.request_headers(
+            request, forward_authorization=route.forward_authorization
+        )
+        if token is not None:
             identity = signed_identity(
                 self.identity_secret,
                 method=request.method,
