@@ -7,6 +7,7 @@ those may be read as numbers, booleans or comma-separated lists (`GATEWAY_PORT=8
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -144,6 +145,8 @@ class Reader:
             if kind is int and isinstance(value, float):
                 raise TypeError
             result = kind(value)
+            if not math.isfinite(result):  # type: ignore[arg-type]
+                raise ValueError
         except (TypeError, ValueError):
             self.problems.add(self.at(key), f"expected {name}, got {value!r}")
             return default

@@ -86,6 +86,13 @@ def test_a_variable_cannot_add_structure() -> None:
     assert any(item.startswith("log_level:") for item in problems(DEFAULT, env))
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "ten", "1e999"])
+def test_numbers_must_be_finite(value: str) -> None:
+    text = DEFAULT.replace("shutdown_grace_seconds: 10", "shutdown_grace_seconds: ${GRACE}")
+    found = problems(text, gateway_env(GRACE=value))
+    assert found == [f"shutdown_grace_seconds: expected a number, got '{value}'"]
+
+
 def test_literal_strings_are_not_coerced() -> None:
     text = edited(lambda config: config["listen"].update(port="8080"))
     assert "listen.port: expected an integer, got '8080'" in problems(text, gateway_env())
