@@ -34,7 +34,12 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if args.workers > 1 and not args.worker:
         return serve.run_workers(argv, args.workers)
     configure_logging(settings.log_level)
-    serve.run(settings, reuse_port=args.worker)
+    try:
+        serve.run(settings, reuse_port=args.worker)
+    except OSError as error:  # e.g. the port is taken: one line, not a traceback
+        listen = settings.listen
+        print(f"cannot listen on {listen.host}:{listen.port}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -222,3 +222,15 @@ async def test_workers_share_the_port_and_stop_cleanly() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_a_taken_port_is_one_clear_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = gateway_env(GATEWAY_PORT=str(port), GATEWAY_HOST="127.0.0.1")
+        result = run_cli("--config", str(DEFAULT_YAML), env=env)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
