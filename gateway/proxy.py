@@ -1,7 +1,8 @@
 """Forward one request to its upstream and stream the answer back; map upstream failures.
 
-Bodies are streamed both ways (never read whole). The request target is sent byte for byte
-as the policy matched it (`URL(..., encoded=True)`), so yarl cannot re-normalise it.
+Request bodies are always streamed, response bodies too unless they are small (by
+Content-Length). The request target is sent byte for byte as the policy matched it
+(`URL(..., encoded=True)`), so yarl cannot re-normalise it.
 """
 
 from __future__ import annotations
@@ -195,8 +196,10 @@ class _Counter:
 
 
 def _copy_response_headers(upstream: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
-    connection = upstream.headers.get(hdrs.CONNECTION, "")
-    dropped = HOP_BY_HOP | {token.strip().lower() for token in connection.split(",") if token}
+    connection = upstream.headers.get(hdrs.CONNECTION)
+    dropped = HOP_BY_HOP
+    if connection:
+        dropped = dropped | {token.strip().lower() for token in connection.split(",")}
     headers = response.headers
     for name, value in upstream.headers.items():
         if name.lower() not in dropped:
