@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import AsyncIterator
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -27,15 +29,29 @@ async def generated(size: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+@contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """The peak of Python allocations inside the block (client, gateway and upstream alike)."""
+    peak: list[int] = []
+    tracemalloc.start()
+    try:
+        yield peak
+        peak.append(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+
+
 async def test_50_mb_upload_streams_through(make_stack: StackFactory) -> None:
     stack = await make_stack(body_limit(64 * 1024 * 1024))
-    response = await stack.client.post(
-        "/api/alice/tasks", headers=bearer("alice"), data=generated(FIFTY_MB)
-    )
-    assert response.status == 200
-    body = await response.json()
+    with peak_memory() as peak:
+        response = await stack.client.post(
+            "/api/alice/tasks", headers=bearer("alice"), data=generated(FIFTY_MB)
+        )
+        assert response.status == 200
+        body = await response.json()
     assert body["bytes"] == FIFTY_MB
     assert body["sha256"] == pattern_digest(FIFTY_MB)
+    assert peak[0] < FIFTY_MB // 5
 
 
 async def test_50_mb_upload_with_content_length(make_stack: StackFactory) -> None:
@@ -50,14 +66,16 @@ async def test_50_mb_upload_with_content_length(make_stack: StackFactory) -> Non
 
 
 async def test_50_mb_download_streams_through(stack: Stack) -> None:
-    response = await stack.client.get(
-        f"/api/alice/tasks/download?size={FIFTY_MB}", headers=bearer("alice")
-    )
-    assert response.status == 200
-    digest, total = hashlib.sha256(), 0
-    async for chunk in response.content.iter_chunked(256 * 1024):
-        digest.update(chunk)
-        total += len(chunk)
+    with peak_memory() as peak:
+        response = await stack.client.get(
+            f"/api/alice/tasks/download?size={FIFTY_MB}", headers=bearer("alice")
+        )
+        assert response.status == 200
+        digest, total = hashlib.sha256(), 0
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            digest.update(chunk)
+            total += len(chunk)
+    assert peak[0] < FIFTY_MB // 5
     assert total == FIFTY_MB
     assert digest.hexdigest() == pattern_digest(FIFTY_MB)
     assert response.headers["X-Request-ID"]
