@@ -48,18 +48,22 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
 
 
 async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     app = create_app(settings)
     runner = web.AppRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(
         runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()  # close the session and key sources before reporting
+        raise
     log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await drain(runner, site, app, settings.shutdown_grace_seconds)
 
