@@ -122,6 +122,16 @@ async def test_upstream_hanging_up_is_502(stack: Stack) -> None:
     response = await stack.client.get("/api/alice/tasks/hangup", headers=bearer("alice"))
     assert response.status == 502
     assert (await response.json())["error"] == "upstream_unavailable"
+    # aiohttp replays an idempotent request once (RFC 9112 9.3.1), never a consumed body.
+    assert stack.recorder.paths() == ["/api/alice/tasks/hangup"] * 2
+
+
+async def test_requests_with_a_body_are_never_replayed(stack: Stack) -> None:
+    response = await stack.client.put(
+        "/api/alice/tasks/hangup", headers=bearer("alice"), data=b"{}"
+    )
+    assert response.status == 502
+    assert stack.recorder.paths() == ["/api/alice/tasks/hangup"]
 
 
 async def test_upstream_breaking_mid_body_cuts_the_client_connection(stack: Stack) -> None:
