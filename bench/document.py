@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import jwt
 
-from bench import report
+from bench import profile, report
 from bench.growth import BODY_CASES, MemoryReport
 from bench.options import BenchOptions
 from bench.runner import Results
@@ -40,7 +40,7 @@ def machine() -> dict[str, str]:
         "aiohttp": aiohttp.__version__,
         "pyjwt": jwt.__version__,
         "nginx": _command_version(["nginx", "-v"]),
-        "wrk": _command_version(["wrk", "--version"]),
+        "wrk": _command_version(["wrk", "--version"]).split(" [", 1)[0],
     }
 
 
@@ -100,4 +100,8 @@ def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp
     if results.bodies:
         lines += ["", "### Cost vs body size (streamed)", ""]
         lines.append(report.body_table(report.summarise(results.bodies), BODY_CASES))
+    if results.profiles:
+        lines += ["", "### Where the gateway's CPU goes (py-spy)"]
+    for found in results.profiles:
+        lines += ["", profile.markdown(found)]
     return "\n".join(lines) + "\n"

@@ -60,7 +60,8 @@ def concurrency(run: Run, gateway: Service) -> list[Sample]:
 
 def _body_spec(run: Run, service: Service, size: int, method: str) -> wrk.WrkRun:
     if method == "POST":
-        return fixed_run(run, service, BLOB_PATH, script="upload.lua", script_args=[str(size)])
+        # The gateway's default routes take POST only on the collection.
+        return fixed_run(run, service, TASKS_PATH, script="upload.lua", script_args=[str(size)])
     return fixed_run(run, service, f"{BLOB_PATH}/{size}")
 
 

@@ -34,6 +34,8 @@ http {{
             proxy_buffering off;
             proxy_request_buffering off;
             proxy_buffer_size 64k;
+            proxy_buffers 4 64k;
+            proxy_busy_buffers_size 128k;
         }}
     }}
 }}

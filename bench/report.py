@@ -109,9 +109,10 @@ def body_table(summaries: Mapping[str, Summary], cases: Sequence[tuple[str, int,
             s = summaries.get(f"{label} {proxy}")
             if s is None:
                 continue
-            per_mb = s.cpu_us / (size / 1e6)
+            # Per MB only where the body, not the request, dominates.
+            per_mb = f"{s.cpu_us / (size / 1e6):,.0f}" if size >= 100_000 else "-"
             lines.append(
-                f"| {label} | {proxy} | {s.rps:,.0f} | {s.cpu_us:.1f} | {per_mb:,.0f} "
+                f"| {label} | {proxy} | {s.rps:,.0f} | {s.cpu_us:.1f} | {per_mb} "
                 f"| {_ratio(s.cpu_us, upstream)} | {s.errors} |"
             )
     return "\n".join(lines)

@@ -8,12 +8,21 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import growth, stack
+from bench import growth, profile, stack
 from bench.measure import Sample, TokenCycle
 from bench.options import REPO, BenchOptions
 from bench.procs import Processes, free_port
-from bench.suite import GATEWAY_HS256, Run, interleaved, main_configs, median_of
+from bench.suite import (
+    GATEWAY_HS256,
+    Run,
+    fixed_run,
+    interleaved,
+    main_configs,
+    median_of,
+    new_tokens,
+)
 from bench.tokens import BenchKeys, write_jwks, write_token_file
+from bench.wrk import WrkRun
 
 
 @dataclass(slots=True)
@@ -25,6 +34,7 @@ class Results:
     concurrency: list[Sample] = field(default_factory=list)
     bodies: list[Sample] = field(default_factory=list)
     memory: growth.MemoryReport | None = None
+    profiles: list[profile.Profile] = field(default_factory=list)
     gateway_ran: bool = False
 
 
@@ -90,6 +100,8 @@ def execute(options: BenchOptions, procs: Processes, work: Path, out: Path) -> R
     if options.wants("bodies"):
         print("Body sizes:", flush=True)
         results.bodies = growth.bodies(run, gateway)
+    if gateway is not None and options.wants("profile"):
+        results.profiles = _profiles(run, gateway)
     if gateway is not None and options.wants("memory") and options.rss_tokens > 0:
         results.memory = _memory(run)
     return results
@@ -102,3 +114,26 @@ def _memory(run: Run) -> growth.MemoryReport:
     )
     hs = run.cycles["HS256"]
     return growth.memory(run, fresh, TokenCycle(hs.path, hs.count))
+
+
+def _profiles(run: Run, gateway: stack.Service) -> list[profile.Profile]:
+    """py-spy on the gateway under the cached-token load and the new-token load."""
+    print("Profiling the gateway with py-spy …", flush=True)
+    fresh = new_tokens(run, "profile", "HS256")
+    loads: list[tuple[str, WrkRun, TokenCycle | None]] = [
+        ("gateway HS256 cached token", fixed_run(run, gateway), None)
+    ]
+    loads.append(("gateway HS256 new token", fresh.spec(), fresh.tokens))
+    found = []
+    for label, spec, cycle in loads:
+        try:
+            found_profile, result = profile.record(
+                gateway.pid, spec, load_cpu=run.options.load_cpu, out=run.out, label=label
+            )
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            print(f"  profile of {label} failed: {error}", flush=True)
+            continue
+        if cycle is not None:
+            cycle.advance(result)
+        found.append(found_profile)
+    return found

@@ -80,6 +80,7 @@ def start_gateway(
         "BETTER_AUTH_URL": keys.issuer,
         "GATEWAY_IDENTITY_SECRET": keys.identity_secret,
         "BACKEND_URL": backend_url,
+        "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "LOG_LEVEL": options.gateway_log_level,
     }
@@ -100,6 +101,7 @@ def start_backend(
     port = free_port()
     env = {
         "GATEWAY_IDENTITY_SECRET": keys.identity_secret,
+        "BACKEND_HOST": "127.0.0.1",
         "BACKEND_PORT": str(port),
         "DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
         "LOG_LEVEL": options.gateway_log_level,

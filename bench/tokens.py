@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +104,23 @@ def write_token_file(keys: BenchKeys, alg: str, count: int, path: Path) -> Path:
     now = int(time.time())
     step = 10_000
     jobs = [(keys, alg, start, min(start + step, count), now) for start in range(0, count, step)]
-    with multiprocessing.get_context("fork").Pool() as pool, path.open("w") as out:
-        for chunk in pool.imap(_mint_range, jobs):
-            out.write("\n".join(chunk))
-            out.write("\n")
+    pool = multiprocessing.get_context("fork").Pool(initializer=_default_signals)
+    try:
+        with path.open("w") as out:
+            for chunk in pool.imap(_mint_range, jobs):
+                out.write("\n".join(chunk))
+                out.write("\n")
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
     return path
+
+
+def _default_signals() -> None:
+    # Workers must not inherit the driver's "unwind on SIGTERM" handler: terminate() uses it.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def write_jwks(keys: BenchKeys, path: Path) -> Path:

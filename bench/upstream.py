@@ -1,8 +1,8 @@
 """The minimal aiohttp upstream every proxy in the benchmark forwards to.
 
 `python -m bench.upstream --port N`: a tiny JSON answer on the routes the gateway protects, plus
-`GET .../tasks/blob/{size}` (a body of `size` bytes) and `POST .../tasks/blob` (reads an upload
-and reports its size) for the body-size runs.
+`GET .../tasks/blob/{size}` (a body of `size` bytes) and `POST .../tasks` (reads an upload of any
+size and reports it) for the body-size runs.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def create_app() -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/{user_id}/tasks", tasks)
     app.router.add_get("/api/{user_id}/tasks/blob/{size:[0-9]+}", blob)
-    app.router.add_post("/api/{user_id}/tasks/blob", upload)
+    app.router.add_post("/api/{user_id}/tasks", upload)
     return app
 
 
