@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from backend.config import BackendSettings
+from gateway.config import load_settings_file
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_ENV = {
@@ -126,6 +127,28 @@ def test_backend_reaches_the_database_service(services: dict[str, Any]) -> None:
     assert postgres_env["POSTGRES_DB"] == "todo"
     gateway_env = services["gateway"]["environment"]
     assert gateway_env["BACKEND_URL"] == "http://backend:8000"
+
+
+def test_gateway_reads_its_compose_environment(services: dict[str, Any]) -> None:
+    env = {
+        "BETTER_AUTH_SECRET": "s" * 32,
+        "BETTER_AUTH_URL": "https://auth.example.com",
+        "GATEWAY_IDENTITY_SECRET": "i" * 32,
+        "CORS_ALLOW_ORIGINS": "https://app.example.com",
+    }
+    gateway_env = {
+        name: interpolate(str(value), env)
+        for name, value in services["gateway"]["environment"].items()
+    }
+    settings = load_settings_file(ROOT / "gateway.yaml", gateway_env)
+    assert settings.listen.port == 8080
+    assert settings.upstream("backend").url == "http://backend:8000"
+    assert settings.upstream("better_auth").url == "https://auth.example.com"
+    assert settings.identity_secret == b"i" * 32
+    assert settings.cors.allow_origins == ("https://app.example.com",)
+    assert [source.url for source in settings.auth.jwks] == [
+        "https://auth.example.com/api/auth/jwks"
+    ]
 
 
 @pytest.mark.parametrize("service", ["gateway", "backend"])
