@@ -45,20 +45,20 @@ def install_server() -> None:
     )
 
 
-def wait_for_ready_line(process: subprocess.Popen[str]) -> None:
-    assert process.stdout is not None
+def wait_for_ready_line(process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("ready "):
+        if log.read_text(errors="replace").startswith("ready "):
             return
-        if not line and process.poll() is not None:
+        if process.poll() is not None:
             break
+        time.sleep(0.05)
     process.kill()
-    pytest.fail(f"Better Auth did not start: {process.communicate()[0][-4000:]}")
+    process.wait()
+    pytest.fail(f"Better Auth did not start: {log.read_text(errors='replace')[-4000:]}")
 
 
-def start_better_auth(alg: str, resources: ExitStack) -> BetterAuth:
+def start_better_auth(alg: str, resources: ExitStack, log: Path) -> BetterAuth:
     install_server()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -71,26 +71,22 @@ def start_better_auth(alg: str, resources: ExitStack) -> BetterAuth:
     }
     if alg != "EdDSA":
         env["JWT_ALG"] = alg
-    process = subprocess.Popen(
-        [node(), "server.mjs"],
-        cwd=SERVER_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [node(), "server.mjs"], cwd=SERVER_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
     resources.callback(stop_node, process)
-    wait_for_ready_line(process)
+    wait_for_ready_line(process, log)
     return BetterAuth(url=url, alg=alg)
 
 
-def stop_node(process: subprocess.Popen[str]) -> None:
+def stop_node(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
-        process.communicate(timeout=STOP_TIMEOUT_SECONDS)
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.communicate()
+        process.wait()
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     workdir = tmp_path_factory.mktemp(f"interop-{request.param}")
     with ExitStack() as resources:
-        better_auth = start_better_auth(request.param, resources)
+        better_auth = start_better_auth(request.param, resources, workdir / "better-auth.log")
         stack = Stack(
             workdir,
             database_url=f"sqlite:///{workdir / 'todo.db'}",
