@@ -114,7 +114,7 @@ class Stack:
                 **common,
                 "DATABASE_URL": database_url,
                 "BACKEND_PORT": str(self.backend_port),
-                "LOG_LEVEL": "warning",
+                "LOG_LEVEL": "info",
             },
             workdir / "backend.log",
         )
@@ -127,7 +127,7 @@ class Stack:
                 "BACKEND_URL": self.backend_url,
                 "GATEWAY_HOST": "127.0.0.1",
                 "GATEWAY_PORT": str(self.gateway_port),
-                "LOG_LEVEL": "warning",
+                "LOG_LEVEL": "info",
             },
             workdir / "gateway.log",
         )
