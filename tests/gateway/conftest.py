@@ -71,10 +71,21 @@ class Recorder:
 
     seen: list[Seen] = field(default_factory=list)
     slow_release: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # "METHOD path" of every request the upstream began handling (before reading its body).
+    started: list[str] = field(default_factory=list)
+    _started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def paths(self) -> list[str]:
         return [item.raw_path for item in self.seen]
+
+    def begin(self, request: web.Request) -> None:
+        self.started.append(f"{request.method} {request.raw_path}")
+        self._started.set()
+
+    async def wait_started(self, request_line: str) -> None:
+        while request_line not in self.started:
+            self._started.clear()
+            await self._started.wait()
 
 
 def pattern(size: int) -> Callable[[], Any]:
@@ -100,6 +111,7 @@ def pattern_digest(size: int) -> str:
 
 def upstream_app(recorder: Recorder) -> web.Application:
     async def record(request: web.Request) -> tuple[int, str]:
+        recorder.begin(request)
         digest, total = hashlib.sha256(), 0
         async for chunk in request.content.iter_any():
             digest.update(chunk)
@@ -107,7 +119,6 @@ def upstream_app(recorder: Recorder) -> web.Application:
         recorder.seen.append(
             Seen(request.method, request.raw_path, request.headers, total, digest.hexdigest())
         )
-        recorder.arrived.set()
         return total, digest.hexdigest()
 
     async def echo(request: web.Request) -> web.StreamResponse:

@@ -145,7 +145,7 @@ async def test_sigterm_lets_requests_in_flight_finish(
         str(DEFAULT_YAML),
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -162,14 +162,22 @@ async def test_sigterm_lets_requests_in_flight_finish(
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
                 (
-                    f"POST /api/alice/tasks HTTP/1.1\r\nHost: g\r\n"
+                    f"POST /api/alice/tasks HTTP/1.1\r\nHost: g\r\nExpect: 100-continue\r\n"
                     f"Authorization: Bearer {token}\r\nContent-Length: 5\r\n\r\n"
                 ).encode()
             )
             await writer.drain()
-            await recorder.arrived.wait()
+            # Both are in flight: the gateway answered the POST's Expect (so it is handling
+            # it) and the upstream has begun on the GET.
+            assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            await recorder.wait_started("GET /api/alice/tasks/slow")
             process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
+            assert process.stdout is not None
+            line = b""
+            while b'"draining"' not in line:
+                line = await asyncio.wait_for(process.stdout.readline(), 30)
+                assert line, "the gateway exited without draining"
+            assert b'"in_flight":2' in line
             writer.write(b"hello")
             await writer.drain()
             late = await reader.read()
