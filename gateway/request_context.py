@@ -55,8 +55,9 @@ def request_context_middleware(*, service: str) -> Any:
                 fields.setdefault("reason", error.reason)
         except web.HTTPException as error:
             response = _from_http_exception(error, request_id)
-        except Exception:
-            access_log.exception("unhandled_error", request_id=request_id)
+        except Exception as error:
+            # The type and the place, never the traceback or the message: either may hold data.
+            access_log.error("unhandled_error", request_id=request_id, **_where(error))
             response = error_response(500, "internal error", request_id=request_id)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
@@ -72,6 +73,14 @@ def request_context_middleware(*, service: str) -> Any:
         return response
 
     return request_context
+
+
+def _where(error: BaseException) -> dict[str, str]:
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    place = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
+    return {"error_type": type(error).__name__, "where": place}
 
 
 def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:

@@ -20,9 +20,12 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module", params=["EdDSA", "ES256", "ES512", "RS256", "PS256"])
-def better_auth(request: pytest.FixtureRequest) -> Iterator[BetterAuth]:
+def better_auth(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BetterAuth]:
+    log = tmp_path_factory.mktemp("better-auth") / "server.log"
     with ExitStack() as resources:
-        yield start_better_auth(request.param, resources)
+        yield start_better_auth(request.param, resources, log)
 
 
 async def issue_token(server: BetterAuth) -> tuple[str, str]:
