@@ -53,13 +53,15 @@ class Cors:
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Signal handler: runs for every response, streamed or not, right before headers go."""
-        origin = request.headers.get(hdrs.ORIGIN)
-        if origin is None or self.allowed_preflight(request):
-            return  # no browser context, or our own preflight answer
+        if self.allowed_preflight(request):
+            return  # our own preflight answer
+        # Upstream grants go even when the request has no Origin: a shared cache could
+        # otherwise store `Access-Control-Allow-Origin: *` and serve it to any origin.
         headers = response.headers
         for name in _GRANT_HEADERS:
             headers.popall(name, None)
-        if origin in self._origins:
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None and origin in self._origins:
             headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             if self._credentials:
                 headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"

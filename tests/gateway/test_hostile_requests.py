@@ -1,0 +1,218 @@
+"""An outside attacker's requests, sent as raw bytes: each gets a clean 4xx or is made
+harmless, and the upstream never sees a smuggled request, a spoofed identity or a path
+other than the one the policy checked."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from tests.gateway.conftest import Stack, bearer
+
+ALICE = bearer("alice")["Authorization"]
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
+SMUGGLED = "GET /api/alice/tasks/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def exchange(stack: Stack, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Write raw bytes, read until the gateway closes (or `wait` seconds of silence)."""
+    assert stack.client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.client.server.port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        received = b""
+        while True:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), wait)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        return received
+    finally:
+        writer.close()
+
+
+def statuses(received: bytes) -> list[int]:
+    """The status of every response in a byte stream (pipelined answers included)."""
+    return [int(code) for code in _STATUS_LINE.findall(received)]
+
+
+def head(lines: list[str], body: str = "") -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
+
+
+def assert_nothing_smuggled(stack: Stack) -> None:
+    for seen in stack.recorder.seen:
+        assert "smuggled" not in seen.raw_path
+    assert len(stack.recorder.seen) <= 1
+
+
+SMUGGLING = {
+    "cl_and_te": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Content-Length: 4",
+        "Transfer-Encoding: chunked",
+    ],
+    "te_and_cl": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: chunked",
+        "Content-Length: 4",
+    ],
+    "duplicate_cl": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Content-Length: 4",
+        "Content-Length: 60",
+    ],
+    "cl_list": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Content-Length: 4, 60",
+    ],
+    "te_not_chunked_last": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: chunked, identity",
+    ],
+    "te_xchunked": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: xchunked",
+    ],
+    "te_obs_fold": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: identity",
+        " chunked",
+    ],
+    "te_space_before_colon": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding : chunked",
+    ],
+    "cl_plus_sign": [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Content-Length: +4",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMUGGLING))
+async def test_ambiguous_framing_is_refused_and_nothing_is_smuggled(
+    stack: Stack, name: str
+) -> None:
+    body = "0\r\n\r\n" + SMUGGLED
+    received = await exchange(stack, head(SMUGGLING[name], body))
+    codes = statuses(received)
+    assert codes, received
+    assert 400 <= codes[0] < 500, received
+    assert len(codes) == 1, received
+    assert stack.recorder.seen == []
+
+
+async def test_chunk_extensions_are_not_a_second_request(stack: Stack) -> None:
+    lines = [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+    ]
+    body = "4;ext=1\r\nabcd\r\n0;x=y\r\n\r\n"
+    received = await exchange(stack, head(lines, body))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert seen.body_bytes == 4
+    assert_nothing_smuggled(stack)
+
+
+async def test_a_pipelined_second_request_is_authorised_on_its_own(stack: Stack) -> None:
+    lines = ["POST /api/alice/tasks HTTP/1.1", "Host: x", f"Authorization: {ALICE}"]
+    first = head([*lines, "Content-Length: 4"], "abcd")
+    second = head(["GET /api/bob/tasks HTTP/1.1", "Host: x", "Connection: close"])
+    received = await exchange(stack, first + second)
+    assert statuses(received) == [200, 401]
+    assert [seen.raw_path for seen in stack.recorder.seen] == ["/api/alice/tasks"]
+    assert stack.recorder.seen[0].body_bytes == 4
+
+
+@pytest.mark.parametrize(
+    "upgrade", ["websocket", "h2c", "anything"], ids=["websocket", "h2c", "other"]
+)
+async def test_upgrade_with_a_body_cannot_smuggle(stack: Stack, upgrade: str) -> None:
+    lines = [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Connection: Upgrade",
+        f"Upgrade: {upgrade}",
+        "Content-Length: 4",
+    ]
+    received = await exchange(stack, head(lines, "abcd" + SMUGGLED), wait=2.0)
+    codes = statuses(received)
+    assert codes, received
+    assert codes[0] < 500, received
+    assert_nothing_smuggled(stack)
+    for seen in stack.recorder.seen:
+        assert seen.body_bytes == 4
+        assert "Upgrade" not in seen.headers
+
+
+# --- CORS -------------------------------------------------------------------------------
+
+GRANTS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials")
+
+
+async def test_upstream_grant_never_passes_without_an_origin(stack: Stack) -> None:
+    # The recording upstream answers `Access-Control-Allow-Origin: *` with credentials; a
+    # shared cache must not be able to store that grant and hand it to another origin.
+    response = await stack.client.get("/api/auth/session")
+    assert response.status == 200
+    for name in GRANTS:
+        assert name not in response.headers
+    assert "Origin" in response.headers["Vary"]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "http://localhost:3000.evil.com",
+        "http://evil.localhost:3000",
+        "http://localhost:30000",
+        "https://localhost:3000",
+        "HTTP://LOCALHOST:3000",
+        "http://localhost:3000/",
+        "http://localhost:3000 http://evil.com",
+        "http://localhost:3000, http://evil.com",
+        "*",
+    ],
+)
+async def test_look_alike_origins_get_no_grant(stack: Stack, origin: str) -> None:
+    preflight = await stack.client.options(
+        "/api/alice/tasks",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status == 404
+    actual = await stack.client.get("/api/auth/session", headers={"Origin": origin})
+    for response in (preflight, actual):
+        for name in GRANTS:
+            assert name not in response.headers
+    assert stack.recorder.paths() == ["/api/auth/session"]
