@@ -55,7 +55,8 @@ def _memory(memory: MemoryReport) -> list[str]:
     return [
         f"- RSS of a fresh gateway: {memory.rss_start_kib / 1024:.1f} MiB at start, "
         f"{memory.rss_at_bound_kib / 1024:.1f} MiB after {memory.cache_bound:,} distinct tokens "
-        f"(the cache bound), {memory.rss_end_kib / 1024:.1f} MiB after {memory.tokens_sent:,}.",
+        f"(the cache bound), {memory.rss_end_kib / 1024:.1f} MiB after {memory.tokens_sent:,} "
+        f"(about {memory.per_cached_token_kib:.1f} KiB per cached token).",
         f"- [{verdict}] growth past the cache bound: {memory.growth_past_bound_mib:+.1f} MiB "
         f"(allowed margin {memory.margin_mib:.0f} MiB); errors {memory.errors}.",
     ]

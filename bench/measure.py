@@ -39,14 +39,18 @@ class TokenCycle:
     count: int
     next_index: int = 0
     wrapped: bool = False
+    sent: int = 0
 
     def args(self, target: str, stop_after: int | None = None) -> list[str]:
         extra = [] if stop_after is None else [str(stop_after)]
         return [str(self.path), str(self.next_index), target, *extra]
 
     def advance(self, result: wrk.WrkResult) -> None:
-        self.next_index = result.script_values.get("tokens_next", self.next_index)
-        self.wrapped = self.wrapped or bool(result.script_values.get("tokens_wrapped", 0))
+        reached = result.script_values.get("tokens_next", self.next_index)
+        went_round = bool(result.script_values.get("tokens_wrapped", 0))
+        self.sent += reached - self.next_index + (self.count if went_round else 0)
+        self.next_index = reached
+        self.wrapped = self.wrapped or went_round
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -48,7 +49,8 @@ class WrkRun:
 
     def argv(self, cpu: str) -> list[str]:
         argv = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{self.connections}"]
-        argv += [f"-d{self.duration_s:g}s", "--latency", "--timeout", "5s"]
+        # wrk takes whole seconds only.
+        argv += [f"-d{max(1, math.ceil(self.duration_s))}s", "--latency", "--timeout", "5s"]
         for name, value in self.headers.items():
             argv += ["-H", f"{name}: {value}"]
         if self.script is not None:
