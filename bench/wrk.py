@@ -18,7 +18,7 @@ _SOCKET_ERRORS = re.compile(
     r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", re.M
 )
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
-_SCRIPT_VALUE = re.compile(r"^(tokens_next|tokens_wrapped)=(\d+)", re.M)
+_SCRIPT_VALUE = re.compile(r"\b(tokens_next|tokens_wrapped)=(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
