@@ -7,6 +7,7 @@ start); `Stack` is a backend plus a gateway wired together the way an operator w
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -23,11 +24,22 @@ START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 
 
+# Below Linux's ephemeral range (32768-60999): a port picked there can be taken by any
+# outgoing connection before the service binds it, which busy loopback traffic makes likely.
+_LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port nobody listens on now, outside the ephemeral range."""
+    for _ in range(100):
+        port = random.choice(_LISTEN_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port")
 
 
 def http_status(url: str) -> int | None:
@@ -40,6 +52,10 @@ def http_status(url: str) -> int | None:
     except (urllib.error.URLError, OSError):
         return None
     return status
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the port between our check and the service's bind."""
 
 
 class Service:
@@ -62,7 +78,9 @@ class Service:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start:\n{self.output()}")
+                text = self.output()
+                error = PortTaken if "address already in use" in text else RuntimeError
+                raise error(f"{self.name} exited at start:\n{text}")
             if http_status(ready_url) == 200:
                 return
             time.sleep(0.1)
@@ -102,10 +120,6 @@ class Stack:
 
     def __init__(self, workdir: Path, *, database_url: str, auth_env: Mapping[str, str]) -> None:
         self.identity_secret = secrets.token_urlsafe(32)
-        self.backend_port = free_port()
-        self.gateway_port = free_port()
-        self.backend_url = f"http://127.0.0.1:{self.backend_port}"
-        self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         common = {**base_env(), "GATEWAY_IDENTITY_SECRET": self.identity_secret}
         self.backend = Service(
             "backend",
@@ -113,7 +127,6 @@ class Stack:
             {
                 **common,
                 "DATABASE_URL": database_url,
-                "BACKEND_PORT": str(self.backend_port),
                 "LOG_LEVEL": "info",
             },
             workdir / "backend.log",
@@ -124,17 +137,32 @@ class Stack:
             {
                 **common,
                 **auth_env,
-                "BACKEND_URL": self.backend_url,
                 "GATEWAY_HOST": "127.0.0.1",
-                "GATEWAY_PORT": str(self.gateway_port),
                 "LOG_LEVEL": "info",
             },
             workdir / "gateway.log",
         )
 
+        self._assign_ports()
+
+    def _assign_ports(self) -> None:
+        self.backend_port, self.gateway_port = free_port(), free_port()
+        self.backend_url = f"http://127.0.0.1:{self.backend_port}"
+        self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
+        self.backend.env["BACKEND_PORT"] = str(self.backend_port)
+        self.gateway.env["BACKEND_URL"] = self.backend_url
+        self.gateway.env["GATEWAY_PORT"] = str(self.gateway_port)
+
     def start(self) -> None:
-        self.start_backend()
-        self.gateway.start(f"{self.gateway_url}/readyz")
+        for _ in range(3):
+            try:
+                self.start_backend()
+                self.gateway.start(f"{self.gateway_url}/readyz")
+                return
+            except PortTaken:
+                self.stop()
+                self._assign_ports()
+        raise RuntimeError("no free ports for the stack after 3 attempts")
 
     def start_backend(self) -> None:
         self.backend.start(f"{self.backend_url}/healthz")
