@@ -5,12 +5,15 @@ leans on them: the raw request target is checked character by character. Percent
 unreserved characters are decoded (`%7E` -> `~`, `%2e` -> `.`), other escapes get upper-case
 hex, and anything another parser could read differently is refused with 400 rather than
 guessed at: dot segments, empty segments (`//`), encoded `/`, `\\`, `%` or control
-characters, `;` parameters, backslashes, non-ASCII and fragments.
+characters, `;` parameters, backslashes, raw non-ASCII, fragments, and escapes that are not
+UTF-8 (overlong `%C0%AE`) or that NFKC turns into a dot segment or a separator (fullwidth
+dots `%EF%BC%8E`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from gateway.errors import ApiError
@@ -69,7 +72,18 @@ def _canonical_segment(segment: str) -> str:
         result = _decode_unreserved(segment)
     if result in (".", ".."):
         raise bad_path("the path contains a dot segment")
+    if "%" in result:
+        _refuse_disguised(decode_segment(result))
     return result
+
+
+def _refuse_disguised(text: str) -> None:
+    # Escapes left in a canonical segment are non-ASCII: they must be valid UTF-8 (no
+    # overlong `%C0%AE` for '.'), and must not turn into a dot segment or a separator under
+    # NFKC (fullwidth dot, solidus and reverse solidus) for a backend that normalises Unicode.
+    folded = unicodedata.normalize("NFKC", text)
+    if folded in (".", "..") or "/" in folded or "\\" in folded:
+        raise bad_path("the path contains a disguised dot segment or separator")
 
 
 def _decode_unreserved(segment: str) -> str:
