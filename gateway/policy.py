@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # A binding's value: `user` is the verified user id; anything else names a string claim.
 USER = "user"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A route without `methods` takes every method but these: TRACE/TRACK echo the request
+# (cookies included) back to the caller, CONNECT asks for a tunnel. A route must name them.
+_NEVER_IMPLIED = frozenset({"TRACE", "TRACK", "CONNECT"})
 _LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]+")
 
 
@@ -43,7 +46,9 @@ class Route:
     forward_authorization: bool
 
     def allows(self, method: str) -> bool:
-        return self.methods is None or method in self.methods
+        if self.methods is None:
+            return method not in _NEVER_IMPLIED
+        return method in self.methods
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import pytest
 from tests.gateway.conftest import Stack, bearer
 
 ALICE = bearer("alice")["Authorization"]
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
+_STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) ")
 SMUGGLED = "GET /api/alice/tasks/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
@@ -216,3 +216,94 @@ async def test_look_alike_origins_get_no_grant(stack: Stack, origin: str) -> Non
         for name in GRANTS:
             assert name not in response.headers
     assert stack.recorder.paths() == ["/api/auth/session"]
+
+
+# --- methods and request-target forms ----------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["TRACE", "TRACK", "CONNECT"])
+async def test_echoing_or_tunnelling_methods_never_reach_a_public_upstream(
+    stack: Stack, method: str
+) -> None:
+    # TRACE would echo the client's cookies back (cross-site tracing) from Better Auth.
+    lines = [f"{method} /api/auth/session HTTP/1.1", "Host: x", "Cookie: s=1"]
+    received = await exchange(stack, head([*lines, "Connection: close"]))
+    assert statuses(received) in ([404], [400])
+    assert stack.recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET http://evil/api/alice/tasks HTTP/1.1",
+        "GET http://evil/api/bob/tasks HTTP/1.1",
+        "GET //evil/api/alice/tasks HTTP/1.1",
+        "CONNECT evil:443 HTTP/1.1",
+        "OPTIONS * HTTP/1.1",
+        "get /api/alice/tasks HTTP/1.1",
+        "GET /api/alice/tasks HTTP/1.1 extra",
+        "GET /api/alice/tasks HTTP/2.0",
+        "GET /api/alice/tasks#/../../bob/tasks HTTP/1.1",
+        "GET /api/alice/tasks%3F/../../bob/tasks HTTP/1.1",
+        "GET /api/alice/tasks%3F/x HTTP/1.1",
+        "GET /api/alice/tasks/..;/..;/bob/tasks HTTP/1.1",
+        "GET /api/alice/tasks/%252e%252e/%252e%252e/bob/tasks HTTP/1.1",
+        "GET /api/alice/tasks/./ HTTP/1.1",
+        "GET /api/alice/tasks/.. HTTP/1.1",
+        "GET /api/alice%5c..%5c..%5cbob/tasks HTTP/1.1",
+        "GET /api/alice/tasks\t/../bob HTTP/1.1",
+    ],
+)
+async def test_odd_request_targets_never_reach_bob(stack: Stack, request_line: str) -> None:
+    lines = [request_line, "Host: x", f"Authorization: {ALICE}", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    codes = statuses(received)
+    assert codes, received
+    assert codes[0] < 500, received
+    for seen in stack.recorder.seen:
+        assert seen.raw_path.startswith("/api/alice/tasks")
+        assert "bob" not in seen.raw_path
+        assert seen.headers["X-User-Id"] == "alice"
+
+
+async def test_query_user_id_is_passed_but_signed_as_part_of_the_path(stack: Stack) -> None:
+    response = await stack.client.get(
+        "/api/alice/tasks?user_id=bob&user_id=carol", headers=bearer("alice")
+    )
+    assert response.status == 200
+    [seen] = stack.recorder.seen
+    assert seen.headers.getall("X-User-Id") == ["alice"]
+    assert seen.raw_path == "/api/alice/tasks?user_id=bob&user_id=carol"
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        "%c0%ae%c0%ae",  # overlong UTF-8 for '..'
+        "%C0%AE",
+        "%e0%80%ae",  # 3-byte overlong '.'
+        "%ff",  # not UTF-8 at all
+        "%EF%BC%8E%EF%BC%8E",  # fullwidth '..'
+        "%EF%BC%8E",  # fullwidth '.'
+        "%E2%80%A5",  # two-dot leader, NFKC '..'
+        "a%EF%BC%8Fb",  # fullwidth solidus inside a segment
+        "a%EF%BC%BCb",  # fullwidth reverse solidus
+    ],
+)
+async def test_disguised_dot_segments_and_separators_are_refused(
+    stack: Stack, segment: str
+) -> None:
+    path = f"/api/alice/tasks/{segment}/{segment}/bob/tasks"
+    lines = [f"GET {path} HTTP/1.1", "Host: x", f"Authorization: {ALICE}", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [400], received
+    assert b'"error":"bad_request"' in received
+    assert stack.recorder.seen == []
+
+
+async def test_legitimate_non_ascii_segments_still_pass(stack: Stack) -> None:
+    response = await stack.client.get(
+        "/api/alice/tasks/caf%C3%A9%EF%BC%8E%EF%BC%8Ex", headers=bearer("alice")
+    )
+    assert response.status == 200
+    assert stack.recorder.paths() == ["/api/alice/tasks/caf%C3%A9%EF%BC%8E%EF%BC%8Ex"]
