@@ -64,6 +64,8 @@ def stack_env(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dic
     env = {**file_values, **environ}
     env.setdefault("BACKEND_PORT", "8000")
     env.setdefault("GATEWAY_PORT", "8080")
+    # A development stack with development secrets stays on this machine unless asked.
+    env.setdefault("GATEWAY_HOST", "127.0.0.1")
     env.setdefault("BACKEND_URL", f"http://127.0.0.1:{env['BACKEND_PORT']}")
     env.setdefault("LOG_LEVEL", "info")
     return env

@@ -41,7 +41,8 @@ def test_the_process_environment_wins_over_the_file() -> None:
     env = stack_env({"GATEWAY_PORT": "9000", "BACKEND_PORT": "9001"}, {"GATEWAY_PORT": "9100"})
     assert env["GATEWAY_PORT"] == "9100"
     assert env["BACKEND_URL"] == "http://127.0.0.1:9001"
-    assert stack_env({}, {})["GATEWAY_PORT"] == "8080"
+    defaults = stack_env({}, {})
+    assert (defaults["GATEWAY_HOST"], defaults["GATEWAY_PORT"]) == ("127.0.0.1", "8080")
 
 
 def read_until_curl_lines(process: subprocess.Popen[str]) -> tuple[list[str], list[str]]:
