@@ -99,8 +99,8 @@ class Proxy:
         raw = request.headers
         trusted = bool(self._trusted) and _is_trusted(request.remote or "", self._trusted)
         dropped = _DROPPED[forward_authorization, trusted]
-        connection = raw.get(hdrs.CONNECTION)
-        if connection:
+        if hdrs.CONNECTION in raw:  # every Connection header counts, not just the first
+            connection = ",".join(raw.getall(hdrs.CONNECTION))
             dropped = dropped | {token.strip().lower() for token in connection.split(",")}
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in raw.items():
