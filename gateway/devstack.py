@@ -87,6 +87,7 @@ def start(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
 
 def wait_ready(url: str, children: dict[str, subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    last = "no answer"
     while time.monotonic() < deadline:
         for name, child in children.items():
             if child.poll() is not None:
@@ -94,9 +95,13 @@ def wait_ready(url: str, children: dict[str, subprocess.Popen[bytes]]) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
                 return
+        except urllib.error.HTTPError as error:
+            # /readyz says which check fails, e.g. no keys yet from BETTER_AUTH_URL.
+            last = f"{error.code} {error.read(2000).decode(errors='replace')}"
         except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise StackError(f"{url} did not answer 200 within {READY_TIMEOUT_SECONDS:.0f} s")
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{url} not ready after {READY_TIMEOUT_SECONDS:.0f} s; last: {last}")
 
 
 def mint_token(env: Mapping[str, str]) -> str:
