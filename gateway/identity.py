@@ -1,21 +1,26 @@
 """The identity the upstream receives: client-sent identity headers out, the signed one in.
 
 Names are compared after folding (lower case, `_` read as `-`) because some backends treat
-`X_User_Id` and `X-User-Id` as the same header.
+`X_User_Id` and `X-User-Id` as the same header. The fold goes further than the contract's
+`_`: every character a header name may hold besides letters and digits (`.`, `~`, `+`, `!`,
+...) is read as `-` too, since CGI-style environments map all of them to `_`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 
 from gateway.signature import SignedRequest, sign_identity
 
+_SEPARATORS = re.compile(r"[^a-z0-9]")
+
 
 @lru_cache(maxsize=1024)
 def is_identity_header(name: str) -> bool:
     """True for any spelling of X-User-Id, X-User-*, X-Gateway-* or X-Request-ID."""
-    folded = name.lower().replace("_", "-")
+    folded = _SEPARATORS.sub("-", name.lower())
     return (
         folded.startswith(("x-user-", "x-gateway-"))
         or folded == "x-user-id"

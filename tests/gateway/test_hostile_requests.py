@@ -307,3 +307,101 @@ async def test_legitimate_non_ascii_segments_still_pass(stack: Stack) -> None:
     )
     assert response.status == 200
     assert stack.recorder.paths() == ["/api/alice/tasks/caf%C3%A9%EF%BC%8E%EF%BC%8Ex"]
+
+
+# --- identity headers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X.User.Id",
+        "X~User~Id",
+        "X+User+Id",
+        "x!user!id",
+        "X-User.Id",
+        "X_User-Id",
+        "X.Gateway.Signature",
+    ],
+)
+async def test_punctuation_spellings_of_identity_headers_are_stripped(
+    stack: Stack, name: str
+) -> None:
+    # CGI-style servers (and many WSGI/PHP stacks) map every non-alphanumeric character of a
+    # header name to '_', so `X.User.Id` reaches them as HTTP_X_USER_ID.
+    lines = ["GET /api/auth/session HTTP/1.1", "Host: x", f"{name}: bob", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert name not in seen.headers
+    assert "bob" not in seen.headers.values()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "X-User-Id : bob",  # space before the colon
+        "X-User-Id\t: bob",
+        " X-User-Id: bob",  # obs-fold continuation
+        "X-Us\u0435r-Id: bob",  # Cyrillic e
+        "X-User-\u0130d: bob",  # dotted capital I, lower-cases to 'i' + combining dot
+        "X-User-Id\x00: bob",
+    ],
+)
+async def test_malformed_identity_header_names_are_refused(stack: Stack, line: str) -> None:
+    lines = ["GET /api/alice/tasks HTTP/1.1", "Host: x", f"Authorization: {ALICE}", line]
+    received = await exchange(stack, head([*lines, "Connection: close"]))
+    assert statuses(received) == [400]
+    assert stack.recorder.seen == []
+
+
+async def test_hop_by_hop_nomination_cannot_remove_the_signed_identity(stack: Stack) -> None:
+    lines = [
+        "GET /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Connection: X-User-Id, X-Gateway-Signature, X-Gateway-Timestamp, X-Request-ID",
+        "X-User-Id: bob",
+        "Connection: close",
+    ]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert seen.headers.getall("X-User-Id") == ["alice"]
+    assert len(seen.headers.getall("X-Gateway-Signature")) == 1
+    assert len(seen.headers.getall("X-Gateway-Timestamp")) == 1
+    assert len(seen.headers.getall("X-Request-ID")) == 1
+
+
+async def test_connection_authorization_does_not_forward_the_token(stack: Stack) -> None:
+    # Naming Authorization hop-by-hop must not flip the per-route "do not forward" rule.
+    lines = [
+        "GET /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Connection: Authorization",
+        "Connection: close",
+    ]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert "Authorization" not in seen.headers
+
+
+async def test_every_connection_header_is_honoured(stack: Stack) -> None:
+    lines = [
+        "GET /api/auth/session HTTP/1.1",
+        "Host: x",
+        "Connection: keep-alive",
+        "Connection: X-Hop-One, X-Hop-Two",
+        "X-Hop-One: 1",
+        "X-Hop-Two: 2",
+        "X-Kept: 3",
+        "Connection: close",
+    ]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert "X-Hop-One" not in seen.headers
+    assert "X-Hop-Two" not in seen.headers
+    assert seen.headers["X-Kept"] == "3"
