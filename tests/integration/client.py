@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession
@@ -39,3 +42,17 @@ async def titles(http: ClientSession, running: Running, sub: str, query: str = "
     async with http.get(url, headers=running.auth(sub)) as response:
         assert response.status == 200, await response.text()
         return [task["title"] for task in await response.json()]
+
+
+def lines_for(log: Path, request_id: str, *, wait: float = 10) -> list[dict[str, Any]]:
+    """The JSON lines of `log` carrying `request_id`, waiting up to `wait` s for the first."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            json.loads(line)
+            for line in log.read_text().splitlines()
+            if line.startswith("{") and request_id in line
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

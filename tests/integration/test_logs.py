@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import time
-from pathlib import Path
-from typing import Any
 
 from aiohttp import ClientSession
 
-from tests.integration.client import Running, user
+from tests.integration.client import Running, lines_for, user
 
 SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
-
-
-def lines_for(log: Path, request_id: str, *, wait: float = 10) -> list[dict[str, Any]]:
-    """The JSON lines of `log` carrying `request_id`, waiting up to `wait` s for the first."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = [
-            json.loads(line)
-            for line in log.read_text().splitlines()
-            if line.startswith("{") and request_id in line
-        ]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 async def test_access_lines_correlate_and_carry_no_secret(running: Running) -> None:
