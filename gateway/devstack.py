@@ -164,7 +164,8 @@ def run(env_file: Path, config: Path) -> int:
     backend = start(["-m", "backend"], env)
     children = {"gateway": start(["-m", "gateway", "--config", str(config)], env)}
     children["backend"] = backend
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal must not orphan them
+        signal.signal(signum, signal.default_int_handler)
     try:
         wait_ready(f"{gateway_url}/readyz", children)
         token = mint_token(env)
