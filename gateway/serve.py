@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.app import INFLIGHT, create_app
 from gateway.config import GatewaySettings
+from gateway.server_log import server_logger
 
 log = structlog.get_logger("gateway")
 
@@ -40,6 +41,7 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
     limits = settings.limits
     return {
         "access_log": None,  # the request middleware writes the one access line
+        "logger": server_logger(),  # parser errors: one line, never the quoted header bytes
         "max_field_size": limits.max_header_bytes,
         "max_line_size": limits.max_request_line_bytes,
         "max_headers": limits.max_headers,

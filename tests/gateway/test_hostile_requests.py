@@ -5,11 +5,14 @@ other than the one the policy checked."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import traceback
 
 import pytest
+import structlog
 
-from tests.gateway.conftest import Stack, bearer
+from tests.gateway.conftest import Stack, bearer, make_token
 
 ALICE = bearer("alice")["Authorization"]
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) ")
@@ -405,3 +408,36 @@ async def test_every_connection_header_is_honoured(stack: Stack) -> None:
     assert "X-Hop-One" not in seen.headers
     assert "X-Hop-Two" not in seen.headers
     assert seen.headers["X-Kept"] == "3"
+
+
+# --- parser errors: no token in a log line ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Authorization : Bearer {token}",  # space before the colon
+        "Authorization\x01: Bearer {token}",
+        " Authorization: Bearer {token}",  # obs-fold of the token line
+    ],
+)
+async def test_a_malformed_authorization_line_is_never_logged(
+    stack: Stack, caplog: pytest.LogCaptureFixture, line: str
+) -> None:
+    token = make_token("alice")
+    lines = ["GET /api/alice/tasks HTTP/1.1", "Host: x", "X-A: b", line.format(token=token)]
+    with caplog.at_level(logging.DEBUG), structlog.testing.capture_logs() as events:
+        received = await exchange(stack, head([*lines, "Connection: close"]))
+    assert statuses(received) == [400]
+    assert stack.recorder.seen == []
+    signature = token.rsplit(".", 1)[1]
+    logged = [caplog.text, *(str(event) for event in events)]
+    for record in caplog.records:
+        logged.append(record.getMessage())
+        if record.exc_info is not None:
+            logged.append("".join(traceback.format_exception(*record.exc_info)))
+    for text in logged:
+        assert signature not in text
+    assert [event["status"] for event in events if event.get("reason") == "malformed_request"] == [
+        400
+    ]
