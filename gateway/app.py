@@ -13,7 +13,7 @@ from gateway.health import Health
 from gateway.pipeline import Gateway, InFlight
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session
-from gateway.request_context import request_context_middleware
+from gateway.request_context import with_request_context
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
@@ -22,7 +22,10 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 def create_app(settings: GatewaySettings) -> web.Application:
     """The whole gateway as an aiohttp app; resources open on startup, close on cleanup."""
-    app = web.Application(middlewares=[request_context_middleware(service="gateway")])
+    # No middleware: the request context wraps the one handler directly, which spares
+    # aiohttp's per-middleware wrappers on every request (the catch-all route below means
+    # the router itself never raises a 404/405 a middleware would have to convert).
+    app = web.Application()
     app[SETTINGS] = settings
     app[INFLIGHT] = InFlight()
     cors = Cors(settings.cors)
@@ -32,7 +35,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await request.app[GATEWAY].handle(request)
 
-    app.router.add_route("*", "/{path:.*}", handle)
+    app.router.add_route("*", "/{path:.*}", with_request_context(handle, service="gateway"))
     return app
 
 
