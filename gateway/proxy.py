@@ -20,6 +20,7 @@ from yarl import URL
 from gateway.config import GatewaySettings, Network
 from gateway.errors import ApiError
 from gateway.identity import is_identity_header
+from gateway.paths import checked_host
 from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
 from gateway.signature import REQUEST_ID_HEADER
 
@@ -209,7 +210,7 @@ def _copy_response_headers(upstream: aiohttp.ClientResponse, response: web.Strea
 def _forwarded(request: web.Request, *, trusted: bool) -> dict[str, str]:
     peer = request.remote or ""
     raw = request.headers
-    scheme, host, chain = request.scheme, raw.get(hdrs.HOST, ""), peer
+    scheme, host, chain = request.scheme, checked_host(raw.get(hdrs.HOST, "")), peer
     if trusted:
         incoming = raw.get(hdrs.X_FORWARDED_FOR)
         chain = f"{incoming}, {peer}" if incoming else peer
