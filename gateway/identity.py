@@ -15,6 +15,7 @@ from functools import lru_cache
 from gateway.signature import SignedRequest, sign_identity
 
 _SEPARATORS = re.compile(r"[^a-z0-9]")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 
 @lru_cache(maxsize=1024)
@@ -26,6 +27,15 @@ def is_identity_header(name: str) -> bool:
         or folded == "x-user-id"
         or folded == "x-request-id"
     )
+
+
+@lru_cache(maxsize=1024)
+def is_forwardable(name: str) -> bool:
+    """False for identity headers in any spelling, and for every name holding anything but
+    letters, digits and `-` (as nginx does by default): backends fold `X_Forwarded_For` or
+    `Transfer_Encoding` into the real header, which would let a client spoof the one or
+    desync the other."""
+    return _PLAIN_NAME.fullmatch(name) is not None and not is_identity_header(name)
 
 
 def signed_identity(

@@ -19,7 +19,7 @@ from yarl import URL
 
 from gateway.config import GatewaySettings, Network
 from gateway.errors import ApiError
-from gateway.identity import is_identity_header
+from gateway.identity import is_forwardable
 from gateway.paths import checked_host
 from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
 from gateway.signature import REQUEST_ID_HEADER
@@ -105,7 +105,7 @@ class Proxy:
             dropped = dropped | {token.strip().lower() for token in connection.split(",")}
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in raw.items():
-            if name.lower() not in dropped and not is_identity_header(name):
+            if name.lower() not in dropped and is_forwardable(name):
                 headers.add(name, value)
         headers.update(_forwarded(request, trusted=trusted))
         headers[REQUEST_ID_HEADER] = request[REQUEST_ID]

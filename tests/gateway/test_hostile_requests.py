@@ -441,3 +441,96 @@ async def test_a_malformed_authorization_line_is_never_logged(
     assert [event["status"] for event in events if event.get("reason") == "malformed_request"] == [
         400
     ]
+
+
+# --- Host and X-Forwarded-* -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a b, evil.example",
+        "good.example, evil.example",
+        "good.example/evil",
+        "good.example@evil.example",
+        "good.example:80:81",
+        "good.example:port",
+        'good.example"<x>',
+    ],
+)
+async def test_a_malformed_host_is_refused_not_forwarded(stack: Stack, host: str) -> None:
+    lines = ["GET /api/auth/session HTTP/1.1", f"Host: {host}", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [400], received
+    assert stack.recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    "host", ["todo.example", "todo.example:8080", "127.0.0.1:8080", "[::1]:8080", "gateway_1"]
+)
+async def test_a_plain_host_becomes_x_forwarded_host(stack: Stack, host: str) -> None:
+    lines = ["GET /api/auth/session HTTP/1.1", f"Host: {host}", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert seen.headers.getall("X-Forwarded-Host") == [host]
+
+
+async def test_http_1_0_without_host_is_still_served(stack: Stack) -> None:
+    received = await exchange(stack, head(["GET /api/auth/session HTTP/1.0"]))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert "X-Forwarded-Host" not in seen.headers
+
+
+async def test_spoofed_forwarding_headers_from_an_untrusted_peer_are_replaced(
+    stack: Stack,
+) -> None:
+    lines = [
+        "GET /api/alice/tasks HTTP/1.1",
+        "Host: todo.example",
+        f"Authorization: {ALICE}",
+        "X-Forwarded-For: 10.0.0.1",
+        "X-Forwarded-For: 10.0.0.2",
+        "X_Forwarded_For: 10.0.0.3",
+        "X-Forwarded-Host: admin.internal",
+        "X-Forwarded-Proto: https",
+        "Forwarded: for=10.0.0.1;host=admin.internal",
+        "Connection: close",
+    ]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert seen.headers.getall("X-Forwarded-For") == ["127.0.0.1"]
+    assert seen.headers.getall("X-Forwarded-Host") == ["todo.example"]
+    assert seen.headers.getall("X-Forwarded-Proto") == ["http"]
+    assert "Forwarded" not in seen.headers
+    assert "10.0.0.3" not in seen.headers.values()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X_Forwarded_For", "10.0.0.3"),
+        ("X_Real_IP", "10.0.0.3"),
+        ("X_Forwarded_Host", "admin.internal"),
+        ("Transfer_Encoding", "chunked"),
+        ("Content_Length", "9999"),
+        ("Proxy_Authorization", "Basic eA=="),
+        ("X.Forwarded.For", "10.0.0.3"),
+    ],
+)
+async def test_folded_spellings_of_framing_and_forwarding_headers_are_dropped(
+    stack: Stack, name: str, value: str
+) -> None:
+    # A backend that folds '_' (or '.') into '-' would read these as the real header:
+    # a spoofed client address, or a second framing header (request smuggling).
+    lines = ["POST /api/auth/session HTTP/1.1", "Host: x", f"{name}: {value}"]
+    received = await exchange(
+        stack, head([*lines, "Content-Length: 4", "Connection: close"], "abcd")
+    )
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert name not in seen.headers
+    assert value not in seen.headers.values()
+    assert seen.body_bytes == 4
