@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 import traceback
+from urllib.parse import unquote
 
 import pytest
 import structlog
@@ -534,3 +535,52 @@ async def test_folded_spellings_of_framing_and_forwarding_headers_are_dropped(
     assert name not in seen.headers
     assert value not in seen.headers.values()
     assert seen.body_bytes == 4
+
+
+# --- user ids that are dangerous in a path or header -----------------------------------
+
+HOSTILE_SUBS = [
+    "bob/../alice",
+    "../bob",
+    "alice/",
+    "alice%2Fbob",
+    "alice%2fbob",
+    "..",
+    ".",
+    "alice;bob",
+    "alice?x=bob",
+    "alice#bob",
+    "alice\\bob",
+    "alice\r\nX-User-Id: bob",
+    "alice\nbob",
+    " alice",
+    "alice ",
+    "\u0430lice",  # Cyrillic a
+    "ALICE",
+    "a" * 300,
+    "alice\x00",
+]
+
+
+def sub_paths(sub: str) -> list[str]:
+    escaped = "".join(
+        char if char.isascii() and (char.isalnum() or char in "-._~") else f"%{ord(char):02X}"
+        for char in sub
+    )
+    return [f"/api/{sub}/tasks", f"/api/{escaped}/tasks", "/api/alice/tasks", "/api/bob/tasks"]
+
+
+@pytest.mark.parametrize("sub", HOSTILE_SUBS)
+async def test_a_hostile_subject_only_ever_reaches_its_own_exact_path(
+    stack: Stack, sub: str
+) -> None:
+    token = make_token(sub)
+    for path in sub_paths(sub):
+        lines = [f"GET {path} HTTP/1.1", "Host: x", f"Authorization: Bearer {token}"]
+        received = await exchange(stack, head([*lines, "Connection: close"]))
+        codes = statuses(received)
+        assert codes, received
+        assert codes[0] in (200, 400, 401, 403, 404), received
+    for seen in stack.recorder.seen:
+        assert seen.headers.getall("X-User-Id") == [sub]
+        assert unquote(seen.raw_path.split("/")[2]) == sub
