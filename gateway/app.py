@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from gateway.auth.verifier import TokenVerifier
 from gateway.config import GatewaySettings
@@ -23,8 +25,8 @@ GATEWAY = web.AppKey("gateway", Gateway)
 def create_app(settings: GatewaySettings) -> web.Application:
     """The whole gateway as an aiohttp app; resources open on startup, close on cleanup."""
     # No middleware: the request context wraps the one handler directly, which spares
-    # aiohttp's per-middleware wrappers on every request (the catch-all route below means
-    # the router itself never raises a 404/405 a middleware would have to convert).
+    # aiohttp's per-middleware wrappers on every request (the catch-all resource below means
+    # the router never raises a 404/405 a middleware would have to convert).
     app = web.Application()
     app[SETTINGS] = settings
     app[INFLIGHT] = InFlight()
@@ -35,8 +37,37 @@ def create_app(settings: GatewaySettings) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await request.app[GATEWAY].handle(request)
 
-    app.router.add_route("*", "/{path:.*}", with_request_context(handle, service="gateway"))
+    every_path = _EveryPath()
+    every_path.add_route("*", with_request_context(handle, service="gateway"))
+    app.router.register_resource(every_path)
     return app
+
+
+class _EveryPath(web.Resource):
+    """Matches every request target, `*` included, without a regular expression: the
+    policy does the routing. Indexed under `/`, which the router's lookup always reaches."""
+
+    def __init__(self) -> None:
+        super().__init__(name=None)
+
+    @property
+    def canonical(self) -> str:
+        return "/"
+
+    def add_prefix(self, prefix: str) -> None:
+        raise NotImplementedError("the gateway's catch-all cannot be mounted under a prefix")
+
+    def _match(self, path: str) -> dict[str, str]:
+        return {}
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+    def get_info(self) -> Any:
+        return {"path": "/"}
+
+    def url_for(self, **_: str) -> URL:
+        return URL.build(path="/")
 
 
 def _resources(cors: Cors) -> Callable[[web.Application], AsyncIterator[None]]:
