@@ -584,3 +584,61 @@ async def test_a_hostile_subject_only_ever_reaches_its_own_exact_path(
     for seen in stack.recorder.seen:
         assert seen.headers.getall("X-User-Id") == [sub]
         assert unquote(seen.raw_path.split("/")[2]) == sub
+
+
+# --- oversize input, and the token never echoed ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("what", "lines"),
+    [
+        ("request line", [f"GET /api/alice/tasks/{'a' * 20000} HTTP/1.1", "Host: x"]),
+        ("header value", ["GET /api/alice/tasks HTTP/1.1", "Host: x", f"X-Big: {'a' * 70000}"]),
+        ("header name", ["GET /api/alice/tasks HTTP/1.1", "Host: x", f"X{'a' * 70000}: 1"]),
+        (
+            "many headers",
+            ["GET /api/alice/tasks HTTP/1.1", "Host: x"] + [f"X-H{i}: 1" for i in range(200)],
+        ),
+    ],
+)
+async def test_oversize_heads_are_a_clean_4xx(stack: Stack, what: str, lines: list[str]) -> None:
+    received = await exchange(stack, head([*lines, f"Authorization: {ALICE}", "Connection: close"]))
+    codes = statuses(received)
+    assert codes, what
+    assert 400 <= codes[0] < 500, received[:200]
+    assert stack.recorder.seen == []
+
+
+async def test_a_long_path_within_limits_gets_json(stack: Stack) -> None:
+    path = "/api/alice/tasks/" + "a" * 6000
+    response = await stack.client.get(path, headers=bearer("alice"))
+    assert response.status == 200
+    too_long_for_a_route = await stack.client.get("/x" * 6000, headers=bearer("alice"))
+    assert too_long_for_a_route.status == 404
+    assert (await too_long_for_a_route.json())["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer {token}x",  # bad signature
+        "Bearer {token}.extra",  # malformed
+        "bearer {token}",  # wrong user for the path below
+        "Basic {token}",
+        'Bearer {token}"',
+    ],
+)
+async def test_refusals_never_echo_or_log_the_token(stack: Stack, authorization: str) -> None:
+    token = make_token("carol")
+    with structlog.testing.capture_logs() as events:
+        response = await stack.client.get(
+            "/api/alice/tasks?access_token=" + token,
+            headers={"Authorization": authorization.format(token=token)},
+        )
+        body = await response.text()
+    assert response.status in (400, 401, 403)
+    signature = token.rsplit(".", 1)[1]
+    assert signature not in body
+    assert signature not in str(dict(response.headers))
+    assert signature not in str(events)
+    assert stack.recorder.seen == []
