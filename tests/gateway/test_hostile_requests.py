@@ -642,3 +642,59 @@ async def test_refusals_never_echo_or_log_the_token(stack: Stack, authorization:
     assert signature not in str(dict(response.headers))
     assert signature not in str(events)
     assert stack.recorder.seen == []
+
+
+# --- bodies that try to become requests -------------------------------------------------
+
+
+async def test_chunked_trailers_never_become_headers_upstream(stack: Stack) -> None:
+    lines = [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: chunked",
+        "Trailer: X-User-Id",
+        "Connection: close",
+    ]
+    body = "4\r\nabcd\r\n0\r\nX-User-Id: bob\r\nX-Gateway-Signature: v1=00\r\n\r\n"
+    received = await exchange(stack, head(lines, body))
+    assert statuses(received) == [200]
+    [seen] = stack.recorder.seen
+    assert seen.headers.getall("X-User-Id") == ["alice"]
+    assert "bob" not in seen.headers.values()
+    assert "Trailer" not in seen.headers
+
+
+@pytest.mark.parametrize("refused_by", ["no token", "too large"])
+async def test_an_unread_body_is_never_parsed_as_a_request(stack: Stack, refused_by: str) -> None:
+    inner = "GET /api/auth/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    auth = [f"Authorization: {ALICE}"] if refused_by == "too large" else []
+    length = 2 * 1024 * 1024 if refused_by == "too large" else len(inner)
+    lines = ["POST /api/alice/tasks HTTP/1.1", "Host: x", *auth, f"Content-Length: {length}"]
+    received = await exchange(stack, head(lines, inner), wait=2.0)
+    assert statuses(received)[:1] == ([413] if auth else [401])
+    assert 200 not in statuses(received)
+    assert_nothing_smuggled(stack)
+    assert stack.recorder.seen == []
+
+
+async def test_a_client_that_hangs_up_mid_body_cannot_desync_the_upstream_pool(
+    stack: Stack,
+) -> None:
+    assert stack.client.server.port is not None
+    for _ in range(3):
+        _, writer = await asyncio.open_connection("127.0.0.1", stack.client.server.port)
+        lines = ["POST /api/alice/tasks HTTP/1.1", "Host: x", f"Authorization: {ALICE}"]
+        # Announce 100 bytes, send 10, of which the rest would be a second request upstream.
+        writer.write(head([*lines, "Content-Length: 100"], "0123456789"))
+        await writer.drain()
+        await stack.recorder.wait_started("POST /api/alice/tasks")
+        writer.close()
+        stack.recorder.started.clear()
+    for _ in range(3):
+        response = await stack.client.get("/api/alice/tasks/after", headers=bearer("alice"))
+        assert response.status == 200
+        assert (await response.json())["path"] == "/api/alice/tasks/after"
+    for seen in stack.recorder.seen:
+        assert seen.raw_path in ("/api/alice/tasks", "/api/alice/tasks/after")
+        assert seen.raw_path == "/api/alice/tasks/after" or seen.body_bytes < 100
