@@ -13,7 +13,8 @@ from urllib.parse import unquote
 import pytest
 import structlog
 
-from tests.gateway.conftest import Stack, bearer, make_token
+from gateway.config import ConfigError, load_settings
+from tests.gateway.conftest import DEFAULT_YAML, Stack, bearer, gateway_env, make_token
 
 ALICE = bearer("alice")["Authorization"]
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) ")
@@ -182,6 +183,19 @@ async def test_upgrade_with_a_body_cannot_smuggle(stack: Stack, upgrade: str) ->
 # --- CORS -------------------------------------------------------------------------------
 
 GRANTS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials")
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["*", "null", "http://localhost:3000, *", "localhost:3000", "file://", "http://a.example/app"],
+)
+def test_a_wildcard_or_null_origin_cannot_be_configured(origins: str) -> None:
+    # Credentials are granted to every configured origin, so '*' or 'null' (sandboxed
+    # iframes, file:// pages) would hand a user's session to any page.
+    text = DEFAULT_YAML.read_text(encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(text, gateway_env(CORS_ALLOW_ORIGINS=origins))
+    assert "cors.allow_origins" in str(caught.value)
 
 
 async def test_upstream_grant_never_passes_without_an_origin(stack: Stack) -> None:
