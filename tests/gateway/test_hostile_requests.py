@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import traceback
 from urllib.parse import unquote
 
@@ -14,7 +15,15 @@ import pytest
 import structlog
 
 from gateway.config import ConfigError, load_settings
-from tests.gateway.conftest import DEFAULT_YAML, Stack, bearer, gateway_env, make_token
+from gateway.signature import verify_identity
+from tests.gateway.conftest import (
+    DEFAULT_YAML,
+    IDENTITY_SECRET,
+    Stack,
+    bearer,
+    gateway_env,
+    make_token,
+)
 
 ALICE = bearer("alice")["Authorization"]
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) ")
@@ -712,3 +721,35 @@ async def test_a_client_that_hangs_up_mid_body_cannot_desync_the_upstream_pool(
     for seen in stack.recorder.seen:
         assert seen.raw_path in ("/api/alice/tasks", "/api/alice/tasks/after")
         assert seen.raw_path == "/api/alice/tasks/after" or seen.body_bytes < 100
+
+
+# --- the signed target is the target the upstream reads ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/alice/tasks?a=[x]|{y}^`z`",
+        "/api/alice/tasks?a=%zz&b=%",
+        "/api/alice/tasks?a=%2e%2e%2F&b=..%2F..",
+        "/api/alice/tasks?a='\"<>",
+        "/api/alice/tasks?a=b?c=d&&=",
+        "/api/alice/tasks/%7e%41%3a%40!$&'()*+,=:@",
+        "/api/alice/tasks/caf%c3%a9",
+        "/api/%61lice/tasks?user_id=bob",
+    ],
+)
+async def test_the_upstream_verifies_exactly_what_it_receives(stack: Stack, target: str) -> None:
+    lines = [f"GET {target} HTTP/1.1", "Host: x", f"Authorization: {ALICE}", "Connection: close"]
+    received = await exchange(stack, head(lines))
+    assert statuses(received) == [200], received
+    [seen] = stack.recorder.seen
+    user = verify_identity(
+        [IDENTITY_SECRET.encode()],
+        seen.headers,
+        method=seen.method,
+        path_qs=seen.raw_path,
+        now=time.time(),
+        max_age_seconds=30,
+    )
+    assert user == "alice"
