@@ -753,3 +753,30 @@ async def test_the_upstream_verifies_exactly_what_it_receives(stack: Stack, targ
         max_age_seconds=30,
     )
     assert user == "alice"
+
+
+@pytest.mark.parametrize(
+    "raw_head",
+    [
+        b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\nX-A: a\rX-User-Id: bob\r\n\r\n",
+        b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\nX-A: a\nX-User-Id: bob\r\n\r\n",
+        b"GET /api/auth/session HTTP/1.1\nHost: x\nX-A: a\nX_User_Id: bob\n\n",
+        b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\nX-A: a\x00X-User-Id: bob\r\n\r\n",
+        b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\nX-A: a\x0bb\r\n\r\n",
+        b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\nX-A: \xff\xfe\r\n\r\n",
+    ],
+    ids=["bare-cr", "bare-lf", "lf-only", "nul", "vt", "high-bytes"],
+)
+async def test_line_break_tricks_inside_headers_never_inject_upstream(
+    stack: Stack, raw_head: bytes
+) -> None:
+    received = await exchange(stack, raw_head, wait=2.0)
+    codes = statuses(received)
+    assert codes, received
+    assert codes[0] < 500, received
+    for seen in stack.recorder.seen:
+        assert "X-User-Id" not in seen.headers
+        for value in seen.headers.values():
+            assert "\r" not in value
+            assert "\n" not in value
+            assert "\x00" not in value
