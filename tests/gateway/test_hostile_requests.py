@@ -780,3 +780,41 @@ async def test_line_break_tricks_inside_headers_never_inject_upstream(
             assert "\r" not in value
             assert "\n" not in value
             assert "\x00" not in value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "ffffffffffffffffffff\r\nabcd\r\n0\r\n\r\n",  # chunk size overflow
+        "-4\r\nabcd\r\n0\r\n\r\n",
+        " 4\r\nabcd\r\n0\r\n\r\n",
+        "4 \r\nabcd\r\n0\r\n\r\n",
+        "0x4\r\nabcd\r\n0\r\n\r\n",
+        "4\r\nabcdEXTRA\r\n0\r\n\r\n",  # chunk longer than its size
+        "4\nabcd\n0\n\n",  # bare LF chunk framing
+    ],
+    ids=["overflow", "negative", "leading-space", "trailing-space", "hex-prefix", "long", "lf"],
+)
+async def test_malformed_chunk_framing_never_reaches_the_upstream_whole(
+    stack: Stack, body: str
+) -> None:
+    lines = [
+        "POST /api/alice/tasks HTTP/1.1",
+        "Host: x",
+        f"Authorization: {ALICE}",
+        "Transfer-Encoding: chunked",
+    ]
+    received = await exchange(stack, head(lines, body + SMUGGLED), wait=2.0)
+    codes = statuses(received)
+    assert codes, received
+    assert codes[0] < 500 or codes[0] == 502, received
+    assert 200 not in codes[1:], received
+    assert_nothing_smuggled(stack)
+    assert all(seen.body_bytes == 4 for seen in stack.recorder.seen)
+
+
+async def test_http_0_9_and_garbage_get_a_clean_4xx(stack: Stack) -> None:
+    for data in (b"GET /api/alice/tasks\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+        received = await exchange(stack, data, wait=2.0)
+        assert all(400 <= code < 500 for code in statuses(received)), received
+    assert stack.recorder.seen == []
