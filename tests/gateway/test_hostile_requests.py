@@ -818,3 +818,16 @@ async def test_http_0_9_and_garbage_get_a_clean_4xx(stack: Stack) -> None:
         received = await exchange(stack, data, wait=2.0)
         assert all(400 <= code < 500 for code in statuses(received)), received
     assert stack.recorder.seen == []
+
+
+@pytest.mark.parametrize("name", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
+async def test_method_override_headers_never_reach_the_backend(stack: Stack, name: str) -> None:
+    # The tasks route allows GET and POST; a backend honouring an override would DELETE.
+    response = await stack.client.post(
+        "/api/alice/tasks", headers={**bearer("alice"), name: "DELETE"}, data=b"{}"
+    )
+    assert response.status == 200
+    [seen] = stack.recorder.seen
+    assert seen.method == "POST"
+    assert name not in seen.headers
+    assert "DELETE" not in seen.headers.values()
