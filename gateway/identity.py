@@ -16,7 +16,11 @@ from gateway.signature import SignedRequest, sign_identity
 
 _SEPARATORS = re.compile(r"[^a-z0-9]")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9-]+")
-_METHOD_OVERRIDES = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+# Method overrides (the policy checked one method, the backend would run another) and `Proxy`
+# (httpoxy: CGI turns it into HTTP_PROXY, and the backend's own outgoing calls obey it).
+_NEVER_FORWARDED = frozenset(
+    {"x-http-method-override", "x-http-method", "x-method-override", "proxy"}
+)
 
 
 @lru_cache(maxsize=1024)
@@ -35,12 +39,11 @@ def is_forwardable(name: str) -> bool:
     """False for identity headers in any spelling, and for every name holding anything but
     letters, digits and `-` (as nginx does by default): backends fold `X_Forwarded_For` or
     `Transfer_Encoding` into the real header, which would let a client spoof the one or
-    desync the other. Method-override headers go too: the method the route policy checked and
-    the signature binds must be the one the backend runs."""
+    desync the other. Method overrides and `Proxy` (httpoxy) go too."""
     return (
         _PLAIN_NAME.fullmatch(name) is not None
         and not is_identity_header(name)
-        and name.lower() not in _METHOD_OVERRIDES
+        and name.lower() not in _NEVER_FORWARDED
     )
 
 

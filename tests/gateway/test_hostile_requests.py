@@ -831,3 +831,13 @@ async def test_method_override_headers_never_reach_the_backend(stack: Stack, nam
     assert seen.method == "POST"
     assert name not in seen.headers
     assert "DELETE" not in seen.headers.values()
+
+
+async def test_httpoxy_proxy_header_is_dropped(stack: Stack) -> None:
+    # CGI maps 'Proxy' to HTTP_PROXY, which HTTP client libraries then use for outgoing calls.
+    response = await stack.client.get(
+        "/api/auth/session", headers={"Proxy": "http://evil.example:8080"}
+    )
+    assert response.status == 200
+    [seen] = stack.recorder.seen
+    assert "Proxy" not in seen.headers
