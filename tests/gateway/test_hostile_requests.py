@@ -841,3 +841,14 @@ async def test_httpoxy_proxy_header_is_dropped(stack: Stack) -> None:
     assert response.status == 200
     [seen] = stack.recorder.seen
     assert "Proxy" not in seen.headers
+
+
+async def test_options_without_a_preflight_is_routed_like_any_method(stack: Stack) -> None:
+    # An allowed Origin without Access-Control-Request-Method is not a preflight: no shortcut.
+    headers = {**bearer("alice"), "Origin": "http://localhost:3000"}
+    response = await stack.client.options("/api/alice/tasks", headers=headers)
+    assert response.status == 404
+    assert stack.recorder.seen == []
+    public = await stack.client.options("/api/auth/session", headers=headers)
+    assert public.status == 200
+    assert stack.recorder.paths() == ["/api/auth/session"]
