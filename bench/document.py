@@ -41,6 +41,8 @@ def machine() -> dict[str, str]:
         "pyjwt": jwt.__version__,
         "nginx": _command_version(["nginx", "-v"]),
         "wrk": _command_version(["wrk", "--version"]).split(" [", 1)[0],
+        # Other work on the machine shows in throughput and tails more than in CPU per request.
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 
 
@@ -69,7 +71,8 @@ def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp
         "",
         f"Command: `{_command(options)}` on {host['nproc']} CPUs ({host['cpu']}) "
         f"(Linux {host['kernel']}, Python {host['python']}, aiohttp {host['aiohttp']}, "
-        f"PyJWT {host['pyjwt']}, {host['nginx']}, {host['wrk']}).",
+        f"PyJWT {host['pyjwt']}, {host['nginx']}, {host['wrk']}); "
+        f"load average at the end {host['loadavg']}.",
         f"wrk -t1 -c{options.connections} -d{options.duration_s:g}s pinned to CPU "
         f"{options.load_cpu}; the process under test pinned to CPU {options.proxy_cpu}; medians of "
         f"{options.rounds} interleaved rounds (growth: {options.growth_rounds}).",
