@@ -9,20 +9,28 @@ import logging
 import re
 import time
 import traceback
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import structlog
 
+from backend.app import create_app as create_backend
+from backend.config import BackendSettings
+from gateway.app import create_app
 from gateway.config import ConfigError, load_settings
+from gateway.serve import runner_options
 from gateway.signature import verify_identity
 from tests.gateway.conftest import (
     DEFAULT_YAML,
     IDENTITY_SECRET,
     Stack,
     bearer,
+    default_config,
     gateway_env,
     make_token,
+    settings_for,
 )
 
 ALICE = bearer("alice")["Authorization"]
@@ -33,7 +41,11 @@ SMUGGLED = "GET /api/alice/tasks/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 async def exchange(stack: Stack, data: bytes, *, wait: float = 5.0) -> bytes:
     """Write raw bytes, read until the gateway closes (or `wait` seconds of silence)."""
     assert stack.client.server.port is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", stack.client.server.port)
+    return await send_raw(stack.client.server.port, data, wait=wait)
+
+
+async def send_raw(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(data)
         await writer.drain()
@@ -852,3 +864,52 @@ async def test_options_without_a_preflight_is_routed_like_any_method(stack: Stac
     public = await stack.client.options("/api/auth/session", headers=headers)
     assert public.status == 200
     assert stack.recorder.paths() == ["/api/auth/session"]
+
+
+# --- through the real backend: the path the gateway checked is the path the backend reads --
+
+
+@pytest.fixture
+async def real_stack(tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any) -> Any:
+    backend_settings = BackendSettings(
+        identity_secrets=(IDENTITY_SECRET.encode(),),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
+    )
+    backend = await aiohttp_server(create_backend(backend_settings))
+    backend_url = str(backend.make_url("")).rstrip("/")
+    config = default_config()
+    config["auth"]["jwks"] = []
+    settings = settings_for(config, gateway_env(BACKEND_URL=backend_url))
+    gateway = await aiohttp_server(create_app(settings), **runner_options(settings))
+    return await aiohttp_client(gateway)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/%61lice/tasks",
+        "/api/alice/tasks?status=all&x=[y]|{z}",
+        "/api/alice/tasks?user_id=bob&status=pending",
+        "/api/alice/tasks?sort=title&limit=%31",
+        "/api/alice/tasks/1",
+        "/api/alice/tasks/%31",
+        "/api/alice/tasks/1?x=%zz",
+        "/api/alice/tasks/1/complete",
+        "/api/alice/tasks/1/%63omplete",
+    ],
+)
+async def test_the_real_backend_accepts_every_target_the_gateway_forwards(
+    real_stack: Any, target: str
+) -> None:
+    alice = bearer("alice")
+    created = await real_stack.post("/api/alice/tasks", headers=alice, json={"title": "mine"})
+    assert created.status == 201
+    await real_stack.post("/api/bob/tasks", headers=bearer("bob"), json={"title": "secret"})
+    method = "PATCH" if "omplete" in target else "GET"
+    lines = [f"{method} {target} HTTP/1.1", "Host: x", f"Authorization: {ALICE}"]
+    assert real_stack.server.port is not None
+    received = await send_raw(real_stack.server.port, head([*lines, "Connection: close"]))
+    # A 401 here would be the backend reading another target than the gateway signed.
+    assert statuses(received) == [200], received
+    assert b"secret" not in received
+    assert b'"user_id":"alice"' in received or received.rstrip().endswith(b"[]")
