@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bench.measure import Sample
 from bench.suite import (
+    BARE_PROXY,
     CONCURRENCY_LEVELS,
     GATEWAY_EDDSA,
     GATEWAY_EDDSA_NEW,
@@ -146,8 +147,13 @@ def _verdict(ok: bool) -> str:
 
 
 def cached_targets(summaries: Mapping[str, Summary]) -> list[str]:
-    upstream = summaries.get(UPSTREAM)
+    upstream, bare = summaries.get(UPSTREAM), summaries.get(BARE_PROXY)
     found = []
+    if upstream is not None and bare is not None:
+        found.append(
+            f"(reference) {BARE_PROXY}, aiohttp server + ClientSession and nothing else: "
+            f"{bare.cpu_us:.1f} µs/req = {bare.cpu_us / upstream.cpu_us:.2f}x upstream alone"
+        )
     for name in (GATEWAY_HS256, GATEWAY_EDDSA):
         gateway = summaries.get(name)
         if upstream is None or gateway is None:

@@ -59,6 +59,7 @@ def start(options: BenchOptions, procs: Processes, work: Path, out: Path) -> Run
     run = Run(
         options, procs, work, out, keys, upstream, stack.start_nginx(procs, options, upstream, work)
     )
+    run.bare_proxy = stack.start_bare_proxy(procs, options, upstream)
     if not stack.gateway_available(options):
         print("The gateway (python -m gateway) is not there yet: upstream and nginx only.")
         return run

@@ -46,6 +46,24 @@ def start_nginx(procs: Processes, options: BenchOptions, upstream: Service, work
     return Service("nginx", proc.pid, url)
 
 
+def start_bare_proxy(procs: Processes, options: BenchOptions, upstream: Service) -> Service:
+    """aiohttp server + ClientSession with nothing else: the floor for an aiohttp proxy."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.bare_proxy",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream.url,
+    ]
+    proc = procs.start("bare-proxy", argv, cpu=options.proxy_cpu)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/healthz", proc)
+    return Service("bare-proxy", proc.pid, url)
+
+
 def start_jwks(procs: Processes, options: BenchOptions, jwks_file: Path, port: int) -> Service:
     argv = [
         sys.executable,

@@ -21,6 +21,7 @@ CONCURRENCY_LEVELS = (1, 32, 256)
 
 UPSTREAM = "upstream alone"
 NGINX = "nginx proxy_pass"
+BARE_PROXY = "aiohttp bare proxy"
 GATEWAY_HS256 = "gateway HS256 cached"
 GATEWAY_EDDSA = "gateway EdDSA cached"
 GATEWAY_HS256_NEW = "gateway HS256 new token"
@@ -39,6 +40,7 @@ class Run:
     keys: BenchKeys
     upstream: Service
     nginx: Service
+    bare_proxy: Service | None = None
     gateway: Service | None = None
     gateway_backend: Service | None = None
     backend: Service | None = None
@@ -112,6 +114,8 @@ def new_tokens(run: Run, name: str, alg: str) -> Config:
 
 def main_configs(run: Run) -> list[Config]:
     configs = [direct(run, UPSTREAM), proxied(run, NGINX, run.nginx)]
+    if run.bare_proxy is not None:
+        configs.append(proxied(run, BARE_PROXY, run.bare_proxy))
     if run.gateway is not None:
         configs += [
             proxied(run, GATEWAY_HS256, run.gateway),
