@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from structlog.testing import capture_logs
 
 from gateway.errors import ApiError
-from gateway.logs import configure_logging
 from gateway.request_context import request_context_middleware
 
 ClientFactory = Any
@@ -28,16 +24,6 @@ async def refuse(request: web.Request) -> web.Response:
 
 async def fine(request: web.Request) -> web.Response:
     return web.Response(text="ok")
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    configure_logging("debug", cache=False)
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.reset_defaults()
 
 
 @pytest.fixture

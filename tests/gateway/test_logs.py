@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-import structlog
-from structlog.testing import capture_logs
-
-from gateway.logs import configure_logging
 from tests.gateway.conftest import IDENTITY_SECRET, TOKEN_SECRET, Stack, make_token
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, object]]]:
-    configure_logging("debug", cache=False)
-    try:
-        with capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.reset_defaults()
 
 
 async def test_access_lines_carry_fields_but_no_secrets(
