@@ -8,9 +8,9 @@ from aiohttp import web
 
 from backend.config import BackendSettings
 from backend.db import open_database
-from backend.inflight import InFlight, inflight_middleware
 from backend.tasks import DATABASE, add_routes, json_response
 from backend.trust import trust_middleware
+from gateway.drain import InFlight, inflight_middleware
 from gateway.request_context import request_context_middleware
 
 SETTINGS = web.AppKey("settings", BackendSettings)

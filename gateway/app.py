@@ -11,8 +11,9 @@ from yarl import URL
 from gateway.auth.verifier import TokenVerifier
 from gateway.config import GatewaySettings
 from gateway.cors import Cors
+from gateway.drain import InFlight
 from gateway.health import Health
-from gateway.pipeline import Gateway, InFlight
+from gateway.pipeline import Gateway
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session
 from gateway.request_context import with_request_context

@@ -6,7 +6,6 @@ one handler and no extra middleware layer: the hot path is benchmarked.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from gateway.auth.errors import MISSING_TOKEN, UNSUPPORTED_SCHEME, AuthError
 from gateway.auth.extract import bearer_token
 from gateway.auth.verifier import TokenVerifier, VerifiedToken
 from gateway.cors import Cors
+from gateway.drain import InFlight
 from gateway.errors import ApiError
 from gateway.health import Health
 from gateway.identity import signed_identity
@@ -26,33 +26,6 @@ from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
 REALM = "todo-gateway"
 # Refusals where no token was presented: RFC 6750 says no `error` attribute then.
 _NO_TOKEN = frozenset({MISSING_TOKEN, UNSUPPORTED_SCHEME})
-
-
-class InFlight:
-    """Counts requests being handled, so a shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def enter(self) -> None:
-        self.count += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def wait_idle(self, seconds: float) -> bool:
-        try:
-            async with asyncio.timeout(seconds):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from gateway.app import INFLIGHT, create_app
 from gateway.config import GatewaySettings
+from gateway.drain import drain
 from gateway.server_log import server_logger
 
 log = structlog.get_logger("gateway")
@@ -41,7 +42,9 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
     limits = settings.limits
     return {
         "access_log": None,  # the request middleware writes the one access line
-        "logger": server_logger(),  # parser errors: one line, never the quoted header bytes
+        "logger": server_logger(
+            "gateway"
+        ),  # parser errors: one line, never the quoted header bytes
         "max_field_size": limits.max_header_bytes,
         "max_line_size": limits.max_request_line_bytes,
         "max_headers": limits.max_headers,
@@ -67,24 +70,9 @@ async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
         raise
     log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
     await stop.wait()
-    await drain(runner, site, app, settings.shutdown_grace_seconds)
-
-
-async def drain(
-    runner: web.AppRunner, site: web.BaseSite, app: web.Application, grace: float
-) -> None:
-    """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
-    await site.stop()
-    inflight = app[INFLIGHT]
-    # Connections are left open: aiohttp drops bytes arriving on a closing connection, which
-    # would lose a body still on its way. Responses from now on close their connection.
-    inflight.draining = True
-    log.info("draining", in_flight=inflight.count, grace_seconds=grace)
-    finished = await inflight.wait_idle(grace)
-    if not finished:
-        log.warning("grace_expired", in_flight=inflight.count)
-    await runner.cleanup()
-    log.info("stopped")
+    await drain(
+        runner, site, app[INFLIGHT], grace=settings.shutdown_grace_seconds, service="gateway"
+    )
 
 
 def run_workers(argv: Sequence[str], workers: int) -> int:

@@ -13,13 +13,11 @@ import logging
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
 
-_NAME = "gateway.http_server"
-
 
 class _OneSafeLine(logging.Filter):
-    def __init__(self) -> None:
+    def __init__(self, service: str) -> None:
         super().__init__()
-        self._log = structlog.get_logger("gateway")
+        self._log = structlog.get_logger(service)
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
@@ -32,9 +30,9 @@ class _OneSafeLine(logging.Filter):
         return False  # the record (message, traceback, quoted bytes) goes nowhere
 
 
-def server_logger() -> logging.Logger:
+def server_logger(service: str) -> logging.Logger:
     """The logger for `AppRunner(logger=...)`: parser errors become one line, no bytes quoted."""
-    logger = logging.getLogger(_NAME)
+    logger = logging.getLogger(f"{service}.http_server")
     if not any(isinstance(item, _OneSafeLine) for item in logger.filters):
-        logger.addFilter(_OneSafeLine())
+        logger.addFilter(_OneSafeLine(service))
     return logger

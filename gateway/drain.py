@@ -1,16 +1,24 @@
-"""Counting requests in flight, so a shutdown can wait for them to finish."""
+"""Graceful shutdown shared by both services: count requests in flight, then drain them.
+
+aiohttp's `AppRunner.cleanup()` closes connections before waiting for requests, which loses a
+request whose body is still arriving. So shutdown is: stop listening, answer with
+`Connection: close` from then on, wait (bounded) for requests in flight, then clean up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from gateway.request_context import Handler
 
 
 class InFlight:
+    """Counts requests being handled, so a shutdown can wait for them."""
+
     def __init__(self) -> None:
         self.count = 0
         # Set when shutting down: every response from then on closes its connection.
@@ -49,3 +57,19 @@ def inflight_middleware(counter: InFlight) -> Any:
         return response
 
     return inflight
+
+
+async def drain(
+    runner: web.AppRunner, site: web.BaseSite, inflight: InFlight, *, grace: float, service: str
+) -> None:
+    """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
+    log = structlog.get_logger(service)
+    await site.stop()
+    # Connections stay open: aiohttp drops bytes arriving on a closing connection, which would
+    # lose a body still on its way. Responses from now on close their connection instead.
+    inflight.draining = True
+    log.info("draining", in_flight=inflight.count, grace_seconds=grace)
+    if not await inflight.wait_idle(grace):
+        log.warning("grace_expired", in_flight=inflight.count)
+    await runner.cleanup()
+    log.info("stopped")
