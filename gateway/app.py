@@ -15,7 +15,7 @@ from gateway.drain import InFlight
 from gateway.health import Health
 from gateway.pipeline import Gateway
 from gateway.policy import Policy
-from gateway.proxy import Proxy, client_session
+from gateway.proxy import Proxy, client_session, upstream_client
 from gateway.request_context import with_request_context
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
@@ -75,13 +75,14 @@ def _resources(cors: Cors) -> Callable[[web.Application], AsyncIterator[None]]:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         session = client_session(settings)
+        fast = upstream_client(settings)
         verifier = TokenVerifier(settings.auth, session=session)
         try:
             await verifier.start()
             app[GATEWAY] = Gateway(
                 policy=Policy(settings.routes),
                 verifier=verifier,
-                proxy=Proxy(settings, session),
+                proxy=Proxy(settings, session, fast),
                 cors=cors,
                 health=Health(settings, session, verifier),
                 inflight=app[INFLIGHT],
@@ -91,6 +92,7 @@ def _resources(cors: Cors) -> Callable[[web.Application], AsyncIterator[None]]:
             yield
         finally:
             await verifier.close()
+            fast.close()
             await session.close()
 
     return resources

@@ -2,7 +2,9 @@
 
 Request bodies are always streamed, response bodies too unless they are small (by
 Content-Length). The request target is sent byte for byte as the policy matched it
-(`URL(..., encoded=True)`), so yarl cannot re-normalise it.
+(`URL(..., encoded=True)`), so yarl cannot re-normalise it. Body-less GET/DELETE/OPTIONS to
+a plain-http upstream take the cheaper `upstream_client` pools instead of the `ClientSession`;
+both paths share the header rules and the answer handling below.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway.config import GatewaySettings, Network
+from gateway.config_routes import UpstreamSettings
 from gateway.errors import ApiError
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
 from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
 from gateway.signature import REQUEST_ID_HEADER
+from gateway.upstream_client import (
+    UpstreamClient,
+    UpstreamPool,
+    UpstreamProtocolError,
+    UpstreamResponse,
+)
 
 HOP_BY_HOP = frozenset(
     {
@@ -45,6 +54,9 @@ _CHUNK = 64 * 1024
 # Answers up to this size (by Content-Length) are read whole and sent in one write: cheaper
 # than streaming them, and an upstream failure while reading can still become a 502/504.
 _BUFFERED_MAX = 64 * 1024
+# Sent through the fast client when they carry no body. Not HEAD: llhttp cannot be told
+# that an answer has no body. Not POST/PUT/PATCH: aiohttp adds `Content-Length: 0` to those.
+_FAST_METHODS = frozenset({"GET", "DELETE", "OPTIONS"})
 # Other claims about the client's address or scheme, believed only from a trusted proxy.
 _PROXY_CLAIMS = frozenset(
     {"forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server"}
@@ -63,6 +75,7 @@ class Upstream:
     origin: str  # scheme://host:port
     prefix: str  # a path prefix from the upstream URL, '' when none
     timeout: aiohttp.ClientTimeout
+    fast: UpstreamPool | None  # None for https upstreams (or no fast client)
 
 
 class _BodyTooLarge(Exception):
@@ -72,7 +85,12 @@ class _BodyTooLarge(Exception):
 class Proxy:
     """The forwarding step; shares the process's one `ClientSession`."""
 
-    def __init__(self, settings: GatewaySettings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        session: aiohttp.ClientSession,
+        fast: UpstreamClient | None = None,
+    ) -> None:
         self._session = session
         self._max_body = settings.limits.max_body_bytes
         self._trusted: tuple[Network, ...] = settings.trusted_proxies
@@ -85,6 +103,7 @@ class Proxy:
                     sock_connect=upstream.connect_timeout_seconds,
                     sock_read=upstream.read_timeout_seconds,
                 ),
+                _fast_pool(fast, upstream),
             )
             for upstream in settings.upstreams
         }
@@ -120,6 +139,9 @@ class Proxy:
         fields = request[ACCESS_FIELDS]
         fields["upstream"] = upstream
         started = time.perf_counter()
+        pool = self._upstreams[upstream].fast
+        if pool is not None and request.method in _FAST_METHODS and not request.body_exists:
+            return await self._forward_fast(request, pool, target, headers, started)
         counter = _Counter(self._max_body)
         body = counter.stream(request.content) if request.body_exists else None
         try:
@@ -144,29 +166,61 @@ class Proxy:
             fields.setdefault("upstream_ms", _ms_since(started))
             upstream_response.release()
 
+    async def _forward_fast(
+        self,
+        request: web.Request,
+        pool: UpstreamPool,
+        target: str,
+        headers: Mapping[str, str],
+        started: float,
+    ) -> web.StreamResponse:
+        fields = request[ACCESS_FIELDS]
+        counter = _Counter(self._max_body)
+        try:
+            upstream_response = await pool.request(request.method, target, headers.items())
+        except Exception as error:
+            fields["upstream_ms"] = _ms_since(started)
+            raise _upstream_error(error, counter) from None
+        try:
+            length = upstream_response.headers.get(hdrs.CONTENT_LENGTH)
+            if length is not None and int(length) <= _BUFFERED_MAX:
+                return await self._buffered(request, upstream_response, counter)
+            fields["upstream_ms"] = _ms_since(started)
+            return await self._stream_back(request, upstream_response)
+        finally:
+            fields.setdefault("upstream_ms", _ms_since(started))
+            upstream_response.release()
+
     async def _buffered(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, counter: _Counter
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse | UpstreamResponse,
+        counter: _Counter,
     ) -> web.Response:
         try:
             body = await upstream.read()
         except Exception as error:
             raise _upstream_error(error, counter) from None
         response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
-        _copy_response_headers(upstream, response)
+        _copy_response_headers(upstream.headers, response)
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         return response
 
     async def _stream_back(
-        self, request: web.Request, upstream: aiohttp.ClientResponse
+        self, request: web.Request, upstream: aiohttp.ClientResponse | UpstreamResponse
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        _copy_response_headers(upstream, response)
+        _copy_response_headers(upstream.headers, response)
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         await response.prepare(request)
+        if isinstance(upstream, UpstreamResponse):
+            chunks = upstream.iter_chunks()
+        else:
+            chunks = upstream.content.iter_chunked(_CHUNK)
         try:
-            async for chunk in upstream.content.iter_chunked(_CHUNK):
+            async for chunk in chunks:
                 await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError, UpstreamProtocolError):
             # Headers are gone already: the only honest signal left is a cut connection.
             request[ACCESS_FIELDS]["upstream_error"] = "broken_response"
             if request.transport is not None:
@@ -196,13 +250,15 @@ class _Counter:
             yield chunk
 
 
-def _copy_response_headers(upstream: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
-    connection = upstream.headers.get(hdrs.CONNECTION)
+def _copy_response_headers(
+    upstream: CIMultiDictProxy[str] | CIMultiDict[str], response: web.StreamResponse
+) -> None:
+    connection = upstream.get(hdrs.CONNECTION)
     dropped = HOP_BY_HOP
     if connection:
         dropped = dropped | {token.strip().lower() for token in connection.split(",")}
     headers = response.headers
-    for name, value in upstream.headers.items():
+    for name, value in upstream.items():
         if name.lower() not in dropped:
             headers.add(name, value)  # add, not set: several Set-Cookie must all pass
 
@@ -239,7 +295,8 @@ def _upstream_error(error: Exception, counter: _Counter) -> ApiError:
         return _too_large()
     if isinstance(error, TimeoutError):
         return ApiError(504, "the upstream did not answer in time", reason="upstream_timeout")
-    if isinstance(error, aiohttp.ClientError | OSError):
+    # ValueError: the fast client refused to write a header carrying CR, LF or NUL.
+    if isinstance(error, aiohttp.ClientError | OSError | ValueError):
         return ApiError(502, "the upstream is unavailable", reason="upstream_unavailable")
     raise error
 
@@ -260,4 +317,22 @@ def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:
         auto_decompress=False,
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+def upstream_client(settings: GatewaySettings) -> UpstreamClient:
+    """The fast path's pools: the same connection limit and idle timeout as the session."""
+    return UpstreamClient(settings.pool.max_connections, settings.pool.keepalive_timeout_seconds)
+
+
+def _fast_pool(fast: UpstreamClient | None, upstream: UpstreamSettings) -> UpstreamPool | None:
+    url = URL(upstream.url)
+    if fast is None or url.scheme != "http" or url.raw_host is None or url.port is None:
+        return None
+    return fast.pool(
+        url.raw_host,
+        url.port,
+        url.host_port_subcomponent or url.raw_host,
+        connect_timeout=upstream.connect_timeout_seconds,
+        read_timeout=upstream.read_timeout_seconds,
     )

@@ -1,0 +1,398 @@
+"""The fast client against real loopback servers: aiohttp for the ordinary answers, a raw
+asyncio server for the odd framings and the failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway.upstream_client import (
+    UpstreamClient,
+    UpstreamClosed,
+    UpstreamPool,
+    UpstreamProtocolError,
+)
+from tests.gateway.conftest import StackFactory, bearer
+
+# (request head, connection number, request number on it) -> (bytes to send, close after?)
+# Sending None closes the connection without an answer.
+Script = Callable[[bytes, int, int], tuple[bytes | None, bool]]
+
+
+@dataclass
+class RawUpstream:
+    script: Script
+    heads: list[bytes] = field(default_factory=list)
+    connections: int = 0
+    gate: asyncio.Event | None = None  # when set: answers wait for it
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request head came
+    closed_by_peer: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        try:
+            for count in range(1000):
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    self.closed_by_peer.set()
+                    return
+                self.heads.append(head)
+                self.arrived.set()
+                answer, close = self.script(head, number, count)
+                if answer is None:
+                    return
+                if self.gate is not None:
+                    await self.gate.wait()
+                writer.write(answer)
+                await writer.drain()
+                if close:
+                    return
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[Callable[[Script], RawUpstream]]:
+    servers: list[asyncio.Server] = []
+
+    async def make(script: Script) -> RawUpstream:
+        upstream = RawUpstream(script)
+        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+        servers.append(server)
+        upstream.port = server.sockets[0].getsockname()[1]
+        return upstream
+
+    yield make  # type: ignore[misc]
+    for server in servers:
+        server.close()
+
+
+def answer(text: str, *, close: bool = False) -> Script:
+    raw = text.replace("\n", "\r\n").encode("latin-1")
+    return lambda _head, _conn, _n: (raw, close)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[UpstreamClient]:
+    fast = UpstreamClient(max_connections=8, idle_timeout=30.0)
+    yield fast
+    fast.close()
+
+
+def pool_for(fast: UpstreamClient, port: int, *, read_timeout: float = 5.0) -> UpstreamPool:
+    return fast.pool(
+        "127.0.0.1", port, f"127.0.0.1:{port}", connect_timeout=5.0, read_timeout=read_timeout
+    )
+
+
+async def get(
+    pool: UpstreamPool, target: str = "/x", method: str = "GET"
+) -> tuple[int, Any, bytes]:
+    response = await pool.request(method, target, [("X-Test", "1")])
+    try:
+        return response.status, response.headers, await response.read()
+    finally:
+        response.release()
+
+
+# --- an aiohttp upstream -------------------------------------------------------------------
+
+
+async def _aiohttp_upstream(aiohttp_server: Any) -> TestServer:
+    async def echo(request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        response = web.json_response(
+            {
+                "target": request.raw_path,
+                "peer": list(peer or ()),
+                "host": request.headers.get("Host"),
+                "x_test": request.headers.getall("X-Test", []),
+            }
+        )
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+        return response
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # chunked
+        await response.prepare(request)
+        for index in range(32):
+            await response.write(bytes([index]) * 65536)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server: TestServer = await aiohttp_server(app)
+    return server
+
+
+async def test_aiohttp_upstream_sees_exact_target_host_and_headers_and_reuse(
+    client: UpstreamClient, aiohttp_server: Any
+) -> None:
+    server = await _aiohttp_upstream(aiohttp_server)
+    assert server.port is not None
+    pool = pool_for(client, server.port)
+    target = "/a/%61b/../c?q=%zz&x=[1]"
+    status, headers, body = await get(pool, target)
+    seen = json.loads(body)
+    assert status == 200
+    assert seen["target"] == target
+    assert seen["host"] == f"127.0.0.1:{server.port}"
+    assert seen["x_test"] == ["1"]
+    assert headers.getall("Set-Cookie") == ["a=1", "b=2"]
+    _, _, again = await get(pool, "/y", method="DELETE")
+    assert json.loads(again)["peer"] == seen["peer"]  # the same kept-alive connection
+
+
+async def test_large_chunked_answer_streams_in_order(
+    client: UpstreamClient, aiohttp_server: Any
+) -> None:
+    server = await _aiohttp_upstream(aiohttp_server)
+    assert server.port is not None
+    response = await pool_for(client, server.port).request("GET", "/big", [])
+    received = bytearray()
+    try:
+        async for chunk in response.iter_chunks():
+            received += chunk
+    finally:
+        response.release()
+    assert bytes(received) == b"".join(bytes([index]) * 65536 for index in range(32))
+
+
+# --- odd framings from a raw server --------------------------------------------------------
+
+
+async def test_chunked_answer_is_decoded_and_connection_reused(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    upstream = await raw_upstream(
+        answer("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n2\nde\n0\n\n")
+    )
+    pool = pool_for(client, upstream.port)
+    assert (await get(pool))[2] == b"abcde"
+    assert (await get(pool))[2] == b"abcde"
+    assert upstream.connections == 1
+
+
+async def test_close_delimited_answer_reads_to_the_end_and_is_not_reused(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\n\nuntil the end", close=True))
+    pool = pool_for(client, upstream.port)
+    assert (await get(pool))[2] == b"until the end"
+    assert (await get(pool))[2] == b"until the end"
+    assert upstream.connections == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HTTP/1.1 200 OK\nConnection: close\nContent-Length: 2\n\nok",
+        "HTTP/1.0 200 OK\nContent-Length: 2\n\nok",
+    ],
+    ids=["connection-close", "http-1.0"],
+)
+async def test_no_reuse_when_the_upstream_says_so(
+    client: UpstreamClient, raw_upstream: Any, text: str
+) -> None:
+    upstream = await raw_upstream(answer(text))  # the server keeps its end open
+    pool = pool_for(client, upstream.port)
+    assert (await get(pool))[2] == b"ok"
+    assert (await get(pool))[2] == b"ok"
+    assert upstream.connections == 2
+
+
+async def test_interim_answers_are_skipped_and_204_has_no_body(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    upstream = await raw_upstream(
+        answer("HTTP/1.1 103 Early Hints\nLink: </a>\n\nHTTP/1.1 204 No Content\nX-A: 1\n\n")
+    )
+    pool = pool_for(client, upstream.port)
+    status, headers, body = await get(pool)
+    assert (status, headers.get("X-A"), headers.get("Link"), body) == (204, "1", None, b"")
+    assert (await get(pool))[0] == 204
+    assert upstream.connections == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HTTQ/1.1 200 OK\nContent-Length: 2\n\nok",
+        "HTTP/1.1 2000 OK\nContent-Length: 2\n\nok",
+        "HTTP/1.1 200 OK\nContent-Length: 2\nContent-Length: 3\n\nok",
+        "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\nzz\nok\n0\n\n",
+        "HTTP/1.1 101 Switching Protocols\nUpgrade: x\nConnection: upgrade\n\n",
+        "HTTP/1.1 200 OK\nX-Big: " + "a" * 70000 + "\nContent-Length: 2\n\nok",
+    ],
+    ids=["status-line", "status-code", "two-lengths", "chunk-size", "switch", "huge-head"],
+)
+async def test_malformed_answers_raise_and_are_not_retried(
+    client: UpstreamClient, raw_upstream: Any, text: str
+) -> None:
+    upstream = await raw_upstream(answer(text))
+    with pytest.raises(UpstreamProtocolError):
+        await get(pool_for(client, upstream.port))
+    assert len(upstream.heads) == 1
+
+
+async def test_bytes_after_the_answer_discard_the_connection(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nokEXTRA"))
+    pool = pool_for(client, upstream.port)
+    await get(pool)
+    await get(pool)
+    assert upstream.connections == 2
+
+
+async def test_a_dropped_keep_alive_connection_is_retried_once_on_a_fresh_one(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    # The first connection answers once, then drops the second request unanswered.
+    upstream = await raw_upstream(lambda _h, conn, n: (None, True) if n == 1 else (ok, False))
+    pool = pool_for(client, upstream.port)
+    assert (await get(pool))[2] == b"ok"
+    assert (await get(pool))[2] == b"ok"
+    assert upstream.connections == 2
+    assert len(upstream.heads) == 3
+
+
+async def test_no_retry_once_part_of_the_answer_arrived(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Le", close=True))
+    with pytest.raises(UpstreamClosed):
+        await get(pool_for(client, upstream.port))
+    assert len(upstream.heads) == 1
+
+
+async def test_a_body_cut_short_raises(client: UpstreamClient, raw_upstream: Any) -> None:
+    upstream = await raw_upstream(
+        answer("HTTP/1.1 200 OK\nContent-Length: 10\n\nshort", close=True)
+    )
+    response = await pool_for(client, upstream.port).request("GET", "/", [])
+    try:
+        with pytest.raises(UpstreamClosed):
+            await response.read()
+    finally:
+        response.release()
+
+
+async def test_silence_is_a_timeout(client: UpstreamClient, raw_upstream: Any) -> None:
+    upstream = await raw_upstream(lambda _h, _c, _n: (b"", False))
+    with pytest.raises(TimeoutError):
+        await get(pool_for(client, upstream.port, read_timeout=0.2))
+
+
+async def test_refused_connection_is_an_os_error(client: UpstreamClient) -> None:
+    probe = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    with pytest.raises(OSError):  # noqa: PT011 - any refusal is fine
+        await get(pool_for(client, port))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-A", "a\r\nX-User-Id: bob"), ("X-A", "a\nb"), ("X-A", "a\x00b"), ("X-A\r\nB", "c")],
+)
+async def test_headers_with_line_breaks_are_refused_before_anything_is_sent(
+    client: UpstreamClient, raw_upstream: Any, name: str, value: str
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
+    with pytest.raises(ValueError, match="not safe"):
+        await pool_for(client, upstream.port).request("GET", "/", [(name, value)])
+    assert upstream.connections == 0
+
+
+async def test_idle_timeout_and_close_end_connections(raw_upstream: Any) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
+    fast = UpstreamClient(max_connections=8, idle_timeout=0.05)
+    await get(pool_for(fast, upstream.port))
+    await asyncio.wait_for(upstream.closed_by_peer.wait(), 5)
+    assert (await get(pool_for(fast, upstream.port)))[0] == 200
+    upstream.closed_by_peer.clear()
+    fast.close()
+
+
+async def test_the_connection_limit_queues_requests(raw_upstream: Any) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
+    upstream.gate = asyncio.Event()
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    pool = pool_for(fast, upstream.port)
+    try:
+        requests = asyncio.gather(*(get(pool) for _ in range(3)))
+        await asyncio.wait_for(upstream.arrived.wait(), 5)
+        await asyncio.sleep(0.1)  # room for a (wrong) second connection to show up
+        assert (upstream.connections, len(upstream.heads)) == (1, 1)
+        upstream.gate.set()
+        results = await asyncio.wait_for(requests, 5)
+    finally:
+        fast.close()
+    assert [body for _, _, body in results] == [b"ok"] * 3
+
+
+# --- through the gateway -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("HTTQ/1.1 200 OK\nContent-Length: 2\n\nok", 502),
+        ("HTTP/1.1 200 OK\nContent-Length: 9\n\nshort", 502),
+    ],
+    ids=["garbage", "short-body"],
+)
+async def test_gateway_maps_broken_answers_to_502(
+    make_stack: StackFactory, raw_upstream: Any, text: str, status: int
+) -> None:
+    upstream = await raw_upstream(answer(text, close=True))
+    stack = await make_stack(_backend_at(upstream.port))
+    response = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
+    assert response.status == status
+    assert (await response.json())["error"] == "upstream_unavailable"
+
+
+async def test_gateway_passes_close_delimited_and_chunked_answers(
+    make_stack: StackFactory, raw_upstream: Any
+) -> None:
+    texts = {
+        0: "HTTP/1.1 200 OK\nSet-Cookie: a=1\nSet-Cookie: b=2\nX-Gone: 1\nConnection: x-gone\n\n",
+        1: "HTTP/1.1 201 Made\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n",
+    }
+
+    def script(_head: bytes, conn: int, _n: int) -> tuple[bytes | None, bool]:
+        body = "closed" if conn == 0 else ""
+        return (texts[min(conn, 1)] + body).replace("\n", "\r\n").encode(), conn == 0
+
+    upstream = await raw_upstream(script)
+    stack = await make_stack(_backend_at(upstream.port))
+    first = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
+    assert (first.status, await first.read()) == (200, b"closed")
+    assert first.headers.getall("Set-Cookie") == ["a=1", "b=2"]
+    assert "X-Gone" not in first.headers
+    second = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
+    assert (second.status, second.reason, await second.read()) == (201, "Made", b"abc")
+    assert b"x-user-id: alice" in upstream.heads[0].lower()
+
+
+def _backend_at(port: int) -> Callable[[dict[str, Any]], None]:
+    def configure(config: dict[str, Any]) -> None:
+        config["upstreams"]["backend"]["url"] = f"http://127.0.0.1:{port}"
+
+    return configure
