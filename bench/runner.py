@@ -121,11 +121,12 @@ def _memory(run: Run) -> growth.MemoryReport:
 def _profiles(run: Run, gateway: stack.Service) -> list[profile.Profile]:
     """py-spy on the gateway under the cached-token load and the new-token load."""
     print("Profiling the gateway with py-spy …", flush=True)
-    fresh = new_tokens(run, "profile", "HS256")
     loads: list[tuple[str, WrkRun, TokenCycle | None]] = [
         ("gateway HS256 cached token", fixed_run(run, gateway), None)
     ]
-    loads.append(("gateway HS256 new token", fresh.spec(), fresh.tokens))
+    for alg in ("HS256", "EdDSA"):
+        fresh = new_tokens(run, "profile", alg)
+        loads.append((f"gateway {alg} new token", fresh.spec(), fresh.tokens))
     found = []
     for label, spec, cycle in loads:
         try:
