@@ -17,7 +17,6 @@ from multidict import CIMultiDict
 
 # Pause reading from the upstream while this many body bytes wait for the client.
 _HIGH_WATER = 256 * 1024
-_FORBIDDEN = ("\r", "\n", "\x00")
 # llhttp sets no limit on an answer's head; aiohttp's client refuses long ones too.
 _MAX_HEAD = 64 * 1024
 
@@ -39,7 +38,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[None] | None = None
         self.busy = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -90,8 +89,6 @@ class _Connection(asyncio.Protocol):
             else:
                 self.error = UpstreamClosed("the upstream closed the connection")
         self.keep_alive = False
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
         self._on_lost(self)
         self._wake()
 
@@ -179,8 +176,6 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     def close(self) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
         if self.transport is not None:
             self.transport.close()
 
@@ -291,6 +286,7 @@ class UpstreamPool:
         self.read_timeout = read_timeout
         self._idle_timeout = idle_timeout
         self._idle: collections.deque[_Connection] = collections.deque()
+        self._sweeper: asyncio.TimerHandle | None = None
         self._open: set[_Connection] = set()
         self._closed = False
 
@@ -333,8 +329,6 @@ class UpstreamPool:
             connection = self._idle.pop()
             transport = connection.transport
             if transport is not None and not transport.is_closing():
-                if connection.idle_timer is not None:
-                    connection.idle_timer.cancel()
                 return connection
         return await self._connect()
 
@@ -372,13 +366,27 @@ class UpstreamPool:
             connection.close()
             return
         connection.busy = False
-        connection.idle_timer = asyncio.get_running_loop().call_later(
-            self._idle_timeout, connection.close
-        )
+        loop = asyncio.get_running_loop()
+        connection.idle_since = loop.time()
         self._idle.append(connection)
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(connection.idle_since + self._idle_timeout, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close connections idle for longer than the timeout (oldest first: the left end;
+        one timer per pool rather than one per release)."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() - self._idle_timeout
+        while self._idle and self._idle[0].idle_since <= deadline:
+            self._idle.popleft().close()
+        if self._idle:
+            self._sweeper = loop.call_at(self._idle[0].idle_since + self._idle_timeout, self._sweep)
 
     def close(self) -> None:
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for connection in list(self._open):
             connection.close()
         self._idle.clear()
@@ -418,12 +426,14 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
 def _request_head(
     method: str, target: str, authority: str, headers: Iterable[tuple[str, str]]
 ) -> bytes:
+    if " " in method or " " in target:
+        raise ValueError("request line not safe to write")
     lines = [f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n"]
-    if any(char in target or char in method for char in (*_FORBIDDEN, " ")):
-        raise ValueError("request target not safe to write")
-    for name, value in headers:
-        if any(char in name or char in value for char in _FORBIDDEN) or not name:
-            raise ValueError("header not safe to write")
-        lines.append(f"{name}: {value}\r\n")
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
     lines.append("\r\n")
-    return "".join(lines).encode("utf-8", "surrogateescape")
+    head = "".join(lines)
+    # Only the line ends written above may hold CR or LF: one count beats a scan per header.
+    breaks = len(lines) + 1
+    if head.count("\n") != breaks or head.count("\r") != breaks or "\x00" in head:
+        raise ValueError("header not safe to write")
+    return head.encode("utf-8", "surrogateescape")

@@ -320,6 +320,16 @@ async def test_headers_with_line_breaks_are_refused_before_anything_is_sent(
     assert upstream.connections == 0
 
 
+@pytest.mark.parametrize("target", ["/a b", "/a\r\nX-User-Id: bob", "/a\nb", "/a\x00"])
+async def test_unsafe_request_targets_are_refused(
+    client: UpstreamClient, raw_upstream: Any, target: str
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
+    with pytest.raises(ValueError, match="not safe"):
+        await pool_for(client, upstream.port).request("GET", target, [])
+    assert upstream.connections == 0
+
+
 async def test_idle_timeout_and_close_end_connections(raw_upstream: Any) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
     fast = UpstreamClient(max_connections=8, idle_timeout=0.05)
