@@ -271,6 +271,18 @@ async def test_a_dropped_keep_alive_connection_is_retried_once_on_a_fresh_one(
     assert len(upstream.heads) == 3
 
 
+async def test_a_connection_the_upstream_closed_while_idle_is_not_used(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    # HTTP/1.1 keep-alive by default, but the server hangs up right after each answer.
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok", close=True))
+    pool = pool_for(client, upstream.port)
+    for _ in range(3):
+        assert (await get(pool))[2] == b"ok"
+        await asyncio.sleep(0.05)  # let the hang-up arrive while the connection is idle
+    assert (upstream.connections, len(upstream.heads)) == (3, 3)
+
+
 async def test_no_retry_once_part_of_the_answer_arrived(
     client: UpstreamClient, raw_upstream: Any
 ) -> None:
