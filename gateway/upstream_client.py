@@ -252,7 +252,9 @@ class _Limiter:
             await waiter  # the slot is handed over by release()
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.release()
+                self.release()  # the slot came just as we gave up: pass it on
+            else:
+                self.waiters.remove(waiter)
             raise
 
     def release(self) -> None:

@@ -369,6 +369,26 @@ async def test_the_connection_limit_queues_requests(raw_upstream: Any) -> None:
     assert [body for _, _, body in results] == [b"ok"] * 3
 
 
+async def test_a_request_that_gave_up_waiting_does_not_hold_up_the_next(
+    raw_upstream: Any,
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
+    upstream.gate = asyncio.Event()
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    pool = pool_for(fast, upstream.port)
+    try:
+        first = asyncio.ensure_future(get(pool))
+        await asyncio.wait_for(upstream.arrived.wait(), 5)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(get(pool), 0.05)  # queued for the one slot, then gives up
+        upstream.gate.set()
+        assert (await asyncio.wait_for(first, 5))[2] == b"ok"
+        assert (await asyncio.wait_for(get(pool), 5))[2] == b"ok"  # reuses the idle one
+    finally:
+        fast.close()
+    assert upstream.connections == 1
+
+
 # --- through the gateway -------------------------------------------------------------------
 
 
