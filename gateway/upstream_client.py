@@ -237,15 +237,18 @@ class UpstreamResponse:
 class _Limiter:
     """Open connections across every pool of one client, at most `limit`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, evict_idle: Callable[[], object]) -> None:
         self.limit = limit
         self.open = 0
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._evict_idle = evict_idle
 
     async def acquire(self) -> None:
         if self.open < self.limit and not self.waiters:
             self.open += 1
             return
+        # The slots may all be idle connections to other upstreams: close one for us.
+        self._evict_idle()
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         try:
@@ -385,6 +388,16 @@ class UpstreamPool:
         if self._idle:
             self._sweeper = loop.call_at(self._idle[0].idle_since + self._idle_timeout, self._sweep)
 
+    def evict_idle(self) -> bool:
+        """Close this pool's oldest idle connection, if it has one."""
+        while self._idle:
+            connection = self._idle.popleft()
+            transport = connection.transport
+            if transport is not None and not transport.is_closing():
+                connection.close()
+                return True
+        return False
+
     def close(self) -> None:
         self._closed = True
         if self._sweeper is not None:
@@ -398,7 +411,7 @@ class UpstreamClient:
     """The process's fast-path pools, one per upstream, sharing one connection limit."""
 
     def __init__(self, max_connections: int, idle_timeout: float) -> None:
-        self._limiter = _Limiter(max_connections)
+        self._limiter = _Limiter(max_connections, self._evict_idle)
         self._idle_timeout = idle_timeout
         self._pools: list[UpstreamPool] = []
 
@@ -416,6 +429,11 @@ class UpstreamClient:
         )
         self._pools.append(pool)
         return pool
+
+    def _evict_idle(self) -> None:
+        for pool in self._pools:
+            if pool.evict_idle():
+                return
 
     def close(self) -> None:
         for pool in self._pools:

@@ -389,6 +389,20 @@ async def test_a_request_that_gave_up_waiting_does_not_hold_up_the_next(
     assert upstream.connections == 1
 
 
+async def test_an_idle_connection_elsewhere_is_closed_to_make_room(
+    raw_upstream: Any,
+) -> None:
+    first = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 1\n\na"))
+    second = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 1\n\nb"))
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    try:
+        assert (await get(pool_for(fast, first.port)))[2] == b"a"  # now idle, holding the slot
+        assert (await asyncio.wait_for(get(pool_for(fast, second.port)), 5))[2] == b"b"
+        await asyncio.wait_for(first.closed_by_peer.wait(), 5)
+    finally:
+        fast.close()
+
+
 # --- through the gateway -------------------------------------------------------------------
 
 
