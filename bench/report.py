@@ -184,7 +184,8 @@ def first_seen_targets(
         bound = c.cpu_us + decode
         found.append(
             f"[{_verdict(n.cpu_us <= bound)}] {new}: {n.cpu_us:.1f} µs/req; target ≤ cached "
-            f"{c.cpu_us:.1f} + PyJWT {alg} decode {decode:.1f} = {bound:.1f} µs "
+            f"{c.cpu_us:.1f} + PyJWT {alg} decode {decode:.1f} (median; best "
+            f"{pyjwt[alg]['best_us']:.1f}) = {bound:.1f} µs "
             f"(extra over cached {n.cpu_us - c.cpu_us:.1f} µs){_note(n)}"
         )
     return found
