@@ -12,188 +12,21 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable, Iterable
 
-import httptools
 from multidict import CIMultiDict
 
-# Pause reading from the upstream while this many body bytes wait for the client.
-_HIGH_WATER = 256 * 1024
-# llhttp sets no limit on an answer's head; aiohttp's client refuses long ones too.
-_MAX_HEAD = 64 * 1024
+from gateway.upstream_connection import (
+    UpstreamClosed,
+    UpstreamConnection,
+    UpstreamProtocolError,
+)
 
-
-class UpstreamProtocolError(ConnectionError):
-    """The upstream broke HTTP/1.1 framing, or the connection ended mid-answer."""
-
-
-class UpstreamClosed(UpstreamProtocolError):
-    """The upstream closed (or reset) the connection before its answer was complete."""
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection; the parser's callbacks fill in the current answer."""
-
-    def __init__(self, on_lost: Callable[[_Connection], None]) -> None:
-        self._on_lost = on_lost
-        self.transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[None] | None = None
-        self.busy = False
-        self.idle_since = 0.0
-        self._reset()
-
-    def _reset(self) -> None:
-        self.received = 0  # bytes of this answer so far
-        self.status = 0
-        self.reason = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self._head_size = 0
-        self.headers_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.error: Exception | None = None
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._interim = False
-        self._close_delimited = False
-
-    def start(self, head: bytes) -> None:
-        self._reset()
-        self.busy = True
-        if self.transport is not None:
-            self.transport.write(head)
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if not self.busy or self.complete:
-            self._fail(UpstreamProtocolError("unsolicited bytes from the upstream"))
-            return
-        self.received += len(data)
-        try:
-            self._parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            self._fail(UpstreamProtocolError("malformed answer from the upstream"))
-            return
-        if not self.headers_done and self.received > _MAX_HEAD:
-            self._fail(UpstreamProtocolError("the upstream's answer head is too large"))
-
-    def eof_received(self) -> bool:
-        return False  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.busy and not self.complete and self.error is None:
-            if self.headers_done and self._close_delimited:
-                self.complete = True  # the body ran until the upstream closed
-            else:
-                self.error = UpstreamClosed("the upstream closed the connection")
-        self.keep_alive = False
-        self._on_lost(self)
-        self._wake()
-
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        if self.complete:
-            raise UpstreamProtocolError("a second answer to one request")
-        self.reason = b""
-        self.raw_headers = []
-        self._head_size = 0
-
-    def on_status(self, status: bytes) -> None:
-        self.reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value)
-        if self._head_size > _MAX_HEAD:
-            raise UpstreamProtocolError("the upstream's answer head is too large")
-        self.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        if status == 101:
-            raise UpstreamProtocolError("unexpected protocol switch")
-        if status < 200:
-            self._interim = True  # 100 Continue, 103 Early Hints: wait for the real answer
-            return
-        self.status = status
-        self.headers_done = True
-        self._close_delimited = status not in (204, 304) and _close_delimited(self.raw_headers)
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and self.transport is not None:
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        self.complete = True
-        self.keep_alive = self._parser.should_keep_alive()
-        self._wake()
-
-    # consumer side
-    def take(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        if self._buffered > _HIGH_WATER and self.transport is not None:
-            self.transport.resume_reading()
-        self._buffered = 0
-        return data
-
-    async def wait(self, seconds: float) -> None:
-        """Until the parser reports progress (or the connection ends); TimeoutError after
-        `seconds` of silence, like aiohttp's sock_read. Bytes after a complete answer only
-        spoil the connection for reuse, not the answer."""
-        if self.error is not None and not self.complete:
-            raise self.error
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(seconds, _expire, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-        if self.error is not None and not self.complete:
-            raise self.error
-
-    def _fail(self, error: Exception) -> None:
-        if self.error is None:
-            self.error = error
-        self.keep_alive = False
-        if self.transport is not None:
-            self.transport.close()
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
-def _close_delimited(headers: list[tuple[bytes, bytes]]) -> bool:
-    chunked = False
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"content-length":
-            return False
-        if lowered == b"transfer-encoding":
-            chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-    return not chunked
+__all__ = [
+    "UpstreamClient",
+    "UpstreamClosed",
+    "UpstreamPool",
+    "UpstreamProtocolError",
+    "UpstreamResponse",
+]
 
 
 class UpstreamResponse:
@@ -201,7 +34,7 @@ class UpstreamResponse:
     Always `release()` it: the connection goes back to the pool only if the answer ended
     cleanly and the upstream allows keep-alive."""
 
-    def __init__(self, pool: UpstreamPool, connection: _Connection) -> None:
+    def __init__(self, pool: UpstreamPool, connection: UpstreamConnection) -> None:
         self._pool = pool
         self._connection = connection
         self.status = connection.status
@@ -290,9 +123,9 @@ class UpstreamPool:
         self._connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle_timeout = idle_timeout
-        self._idle: collections.deque[_Connection] = collections.deque()
+        self._idle: collections.deque[UpstreamConnection] = collections.deque()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._open: set[_Connection] = set()
+        self._open: set[UpstreamConnection] = set()
         self._closed = False
 
     async def request(
@@ -324,12 +157,12 @@ class UpstreamPool:
             raise
         return UpstreamResponse(self, connection)
 
-    async def _exchange(self, connection: _Connection, head: bytes) -> None:
+    async def _exchange(self, connection: UpstreamConnection, head: bytes) -> None:
         connection.start(head)
         while not connection.headers_done:
             await connection.wait(self.read_timeout)
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self) -> UpstreamConnection:
         while self._idle:
             connection = self._idle.pop()
             transport = connection.transport
@@ -337,13 +170,13 @@ class UpstreamPool:
                 return connection
         return await self._connect()
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> UpstreamConnection:
         await self._limiter.acquire()
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self._lost), self._host, self._port
+                    lambda: UpstreamConnection(self._lost), self._host, self._port
                 )
         except BaseException:
             self._limiter.release()
@@ -351,12 +184,12 @@ class UpstreamPool:
         self._open.add(connection)
         return connection
 
-    def _lost(self, connection: _Connection) -> None:
+    def _lost(self, connection: UpstreamConnection) -> None:
         if connection in self._open:
             self._open.discard(connection)
             self._limiter.release()
 
-    def release(self, connection: _Connection) -> None:
+    def release(self, connection: UpstreamConnection) -> None:
         transport = connection.transport
         reusable = (
             connection.complete
