@@ -156,15 +156,8 @@ class Proxy:
         except Exception as error:
             fields["upstream_ms"] = _ms_since(started)
             raise _upstream_error(error, counter) from None
-        try:
-            length = upstream_response.content_length
-            if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
-                return await self._buffered(request, upstream_response, counter)
-            fields["upstream_ms"] = _ms_since(started)
-            return await self._stream_back(request, upstream_response)
-        finally:
-            fields.setdefault("upstream_ms", _ms_since(started))
-            upstream_response.release()
+        length = upstream_response.content_length
+        return await self._answer(request, upstream_response, counter, started, length)
 
     async def _forward_fast(
         self,
@@ -181,9 +174,23 @@ class Proxy:
         except Exception as error:
             fields["upstream_ms"] = _ms_since(started)
             raise _upstream_error(error, counter) from None
+        raw_length = upstream_response.headers.get(hdrs.CONTENT_LENGTH)
+        length = None if raw_length is None else int(raw_length)
+        return await self._answer(request, upstream_response, counter, started, length)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        upstream_response: aiohttp.ClientResponse | UpstreamResponse,
+        counter: _Counter,
+        started: float,
+        length: int | None,
+    ) -> web.StreamResponse:
+        """Small answers with a known length are read whole (one write, and a failure while
+        reading is still a clean 502/504); the rest are streamed. Releases the upstream."""
+        fields = request[ACCESS_FIELDS]
         try:
-            length = upstream_response.headers.get(hdrs.CONTENT_LENGTH)
-            if length is not None and int(length) <= _BUFFERED_MAX:
+            if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
                 return await self._buffered(request, upstream_response, counter)
             fields["upstream_ms"] = _ms_since(started)
             return await self._stream_back(request, upstream_response)
