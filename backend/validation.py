@@ -16,7 +16,6 @@ LIMIT_DEFAULT = 100
 LIMIT_MAX = 1000
 OFFSET_MAX = 2**31 - 1
 TASK_ID_MAX = 2**31 - 1
-UPDATABLE = ("title", "description", "completed")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "status": ("all", "pending", "completed"),
