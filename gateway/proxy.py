@@ -139,7 +139,8 @@ class Proxy:
         fields = request[ACCESS_FIELDS]
         fields["upstream"] = upstream
         started = time.perf_counter()
-        pool = self._upstreams[upstream].fast
+        chosen = self._upstreams[upstream]
+        pool = chosen.fast
         if pool is not None and request.method in _FAST_METHODS and not request.body_exists:
             return await self._forward_fast(request, pool, target, headers, started)
         counter = _Counter(self._max_body)
@@ -147,11 +148,11 @@ class Proxy:
         try:
             upstream_response = await self._session.request(
                 request.method,
-                URL(self._upstreams[upstream].origin + target, encoded=True),
+                URL(chosen.origin + target, encoded=True),
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                timeout=self._upstreams[upstream].timeout,
+                timeout=chosen.timeout,
             )
         except Exception as error:
             fields["upstream_ms"] = _ms_since(started)
@@ -191,33 +192,19 @@ class Proxy:
         fields = request[ACCESS_FIELDS]
         try:
             if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
-                return await self._buffered(request, upstream_response, counter)
+                return await _buffered(upstream_response, counter)
             fields["upstream_ms"] = _ms_since(started)
             return await self._stream_back(request, upstream_response)
         finally:
             fields.setdefault("upstream_ms", _ms_since(started))
             upstream_response.release()
 
-    async def _buffered(
-        self,
-        request: web.Request,
-        upstream: aiohttp.ClientResponse | UpstreamResponse,
-        counter: _Counter,
-    ) -> web.Response:
-        try:
-            body = await upstream.read()
-        except Exception as error:
-            raise _upstream_error(error, counter) from None
-        response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
-        _copy_response_headers(upstream.headers, response)
-        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
-        return response
-
     async def _stream_back(
         self, request: web.Request, upstream: aiohttp.ClientResponse | UpstreamResponse
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         _copy_response_headers(upstream.headers, response)
+        # Sent before the request context sees the response, so set here.
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
         await response.prepare(request)
         if isinstance(upstream, UpstreamResponse):
@@ -255,6 +242,18 @@ class _Counter:
                 self.exceeded = True
                 raise _BodyTooLarge
             yield chunk
+
+
+async def _buffered(
+    upstream: aiohttp.ClientResponse | UpstreamResponse, counter: _Counter
+) -> web.Response:
+    try:
+        body = await upstream.read()
+    except Exception as error:
+        raise _upstream_error(error, counter) from None
+    response = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+    _copy_response_headers(upstream.headers, response)
+    return response  # the request context sets X-Request-ID on every unsent response
 
 
 def _copy_response_headers(
