@@ -19,7 +19,7 @@ _SECRET_KEYS = frozenset(
 )
 
 
-def _drop_secrets(_: Any, __: str, event: EventDict) -> EventDict:
+def _drop_secrets(event: EventDict) -> EventDict:
     for key in _SECRET_KEYS.intersection(event):
         event[key] = "[redacted]"
     return event
@@ -45,7 +45,7 @@ class _JsonLines:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
         event["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
-        return orjson.dumps(_drop_secrets(None, "", event), default=repr)
+        return orjson.dumps(_drop_secrets(event), default=repr)
 
     def __call__(self, _: Any, __: str, event: EventDict) -> bytes:
         return self.render(event)
