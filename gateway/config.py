@@ -16,10 +16,8 @@ from yarl import URL
 
 from gateway.auth.settings import AuthSettings
 from gateway.config_auth import read_auth
-from gateway.config_routes import METHODS as METHODS
 from gateway.config_routes import RouteSettings as RouteSettings
-from gateway.config_routes import UpstreamSettings as UpstreamSettings
-from gateway.config_routes import read_methods, read_routes, read_upstreams
+from gateway.config_routes import UpstreamSettings, read_methods, read_routes, read_upstreams
 from gateway.logs import LOG_LEVELS
 from gateway.yamlenv import Problems, Reader, load_yaml
 
