@@ -140,7 +140,9 @@ class Reader:
             return default
         name = "an integer" if kind is int else "a number"
         try:
-            if isinstance(value, bool) or (isinstance(value, str) and not _coercible(value)):
+            # Only text from the environment may stand for a number (`GATEWAY_PORT=8080`).
+            literal_text = isinstance(value, str) and not isinstance(value, Interpolated)
+            if isinstance(value, bool) or literal_text:
                 raise TypeError
             if kind is int and isinstance(value, float):
                 raise TypeError
@@ -172,7 +174,7 @@ class Reader:
         if value is None:
             return default
         if isinstance(value, Interpolated):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            return tuple(_split(value))
         if not isinstance(value, list):
             self.problems.add(self.at(key), f"expected a list, got {_kind(value)}")
             return default
@@ -206,10 +208,6 @@ def _split(item: str) -> list[str]:
     if isinstance(item, Interpolated):
         return [part.strip() for part in item.split(",") if part.strip()]
     return [item]
-
-
-def _coercible(value: str) -> bool:
-    return isinstance(value, Interpolated)
 
 
 def _kind(value: Any) -> str:
