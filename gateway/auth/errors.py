@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Stable reason codes: logs, metrics and the RFC 6750 `error_description` carry them.
+# Stable reason codes for the access line (`auth=`); clients get the message, never the code.
 MISSING_TOKEN = "missing_token"  # noqa: S105 (a reason code, not a secret)
 MULTIPLE_AUTHORIZATION = "multiple_authorization"
 UNSUPPORTED_SCHEME = "unsupported_scheme"
