@@ -1,9 +1,5 @@
-"""Run the gateway: one process, or N sharing the port; SIGTERM drains before exiting.
-
-aiohttp's `AppRunner.cleanup()` closes connections before waiting for requests, which loses
-a request whose body is still arriving. So shutdown here is: stop listening, answer with
-`Connection: close` from now on, wait (bounded) for in-flight requests, and only then clean up.
-"""
+"""Run the gateway: one process, or N sharing the port; SIGTERM drains (`gateway/drain.py`)
+before exiting."""
 
 from __future__ import annotations
 
@@ -41,10 +37,9 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
     long Authorization header reaches the pipeline and gets the contract's JSON 401."""
     limits = settings.limits
     return {
-        "access_log": None,  # the request middleware writes the one access line
-        "logger": server_logger(
-            "gateway"
-        ),  # parser errors: one line, never the quoted header bytes
+        "access_log": None,  # the request context writes the one access line
+        # Parser errors: one line, never the quoted header bytes.
+        "logger": server_logger("gateway"),
         "max_field_size": limits.max_header_bytes,
         "max_line_size": limits.max_request_line_bytes,
         "max_headers": limits.max_headers,
