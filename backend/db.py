@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -58,6 +58,16 @@ def unavailable(error: BaseException) -> ApiError:
     # Only the class name: driver messages can carry SQL parameters, i.e. user data.
     log.warning("database_unavailable", error=type(error).__name__)
     return ApiError(503, "the database is unavailable; try again shortly", reason="database")
+
+
+@contextlib.contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        if is_unavailable(error):
+            raise unavailable(error) from error
+        raise
 
 
 def create_engine(settings: BackendSettings) -> AsyncEngine:
@@ -114,40 +124,28 @@ class Database:
         async with self._schema_lock:
             if self._schema_ready:
                 return
-            try:
+            with _unavailable_as_503():
                 async with self.engine.begin() as connection:
                     if connection.dialect.name == "postgresql":
                         lock = text("SELECT pg_advisory_xact_lock(:key)")
                         await connection.execute(lock, {"key": _SCHEMA_LOCK_KEY})
                     await connection.run_sync(_create_schema)
-            except Exception as error:
-                if is_unavailable(error):
-                    raise unavailable(error) from error
-                raise
             self._schema_ready = True
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         await self.ensure_schema()
-        try:
+        with _unavailable_as_503():
             async with self.engine.connect() as connection:
                 yield connection
-        except Exception as error:
-            if is_unavailable(error):
-                raise unavailable(error) from error
-            raise
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:
         await self.ensure_schema()
         guard = self._write_lock or contextlib.nullcontext()
-        try:
+        with _unavailable_as_503():
             async with guard, self.engine.begin() as connection:
                 yield connection
-        except Exception as error:
-            if is_unavailable(error):
-                raise unavailable(error) from error
-            raise
 
 
 async def open_database(settings: BackendSettings) -> Database:
