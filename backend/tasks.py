@@ -24,6 +24,12 @@ def not_found() -> ApiError:
     return ApiError(404, "no such task")
 
 
+def _found(task: dict[str, Any] | None) -> web.Response:
+    if task is None:
+        raise not_found()
+    return json_response(task)
+
+
 def _task_id(request: web.Request) -> int:
     task_id = validation.task_id(request.match_info["task_id"])
     if task_id is None:
@@ -53,9 +59,7 @@ async def get_task(request: web.Request) -> web.Response:
     task_id = _task_id(request)
     async with request.app[DATABASE].reading() as connection:
         task = await service.get_task(connection, verified_user(request), task_id)
-    if task is None:
-        raise not_found()
-    return json_response(task)
+    return _found(task)
 
 
 async def update_task(request: web.Request) -> web.Response:
@@ -63,18 +67,14 @@ async def update_task(request: web.Request) -> web.Response:
     fields = validation.update_fields(await _body(request))
     async with request.app[DATABASE].writing() as connection:
         task = await service.update_task(connection, verified_user(request), task_id, fields)
-    if task is None:
-        raise not_found()
-    return json_response(task)
+    return _found(task)
 
 
 async def toggle_task(request: web.Request) -> web.Response:
     task_id = _task_id(request)
     async with request.app[DATABASE].writing() as connection:
         task = await service.toggle_task(connection, verified_user(request), task_id)
-    if task is None:
-        raise not_found()
-    return json_response(task)
+    return _found(task)
 
 
 async def delete_task(request: web.Request) -> web.Response:
