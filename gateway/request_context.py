@@ -22,6 +22,12 @@ REQUEST_ID = web.RequestKey("request_id", str)
 ACCESS_FIELDS = web.RequestKey("access_fields", dict)
 
 _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# aiohttp's own refusals (router, body size), in the contract's words.
+_HTTP_EXCEPTION_MESSAGES = {
+    404: "no such route",
+    405: "method not allowed",
+    413: "the request body is too large",
+}
 
 
 def request_id_for(incoming: str | None) -> str:
@@ -102,11 +108,6 @@ def _where(error: BaseException) -> dict[str, str]:
 
 
 def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
-    messages = {
-        404: "no such route",
-        405: "method not allowed",
-        413: "the request body is too large",
-    }
-    message = messages.get(error.status, error.reason)
+    message = _HTTP_EXCEPTION_MESSAGES.get(error.status, error.reason)
     headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
     return error_response(error.status, message, request_id=request_id, headers=headers)
