@@ -69,7 +69,7 @@ class TokenVerifier:
         self._secret = _secret(settings.secret, settings) if settings.secret else None
         self._hmac_algorithms = self._secret.algorithms if self._secret else frozenset[str]()
         self._jws = build_jws(self._secret.key if self._secret else None, self._hmac_algorithms)
-        _check_source_names(settings.jwks)
+        _check_jwks_sources(settings.jwks)
         self._sources = tuple(
             (
                 JwksSource(
@@ -196,7 +196,7 @@ def _secret(source: SecretKeySource, settings: AuthSettings) -> _Secret:
     return _Secret(source.secret, algorithms, rules)
 
 
-def _check_source_names(sources: tuple[JwksKeySource, ...]) -> None:
+def _check_jwks_sources(sources: tuple[JwksKeySource, ...]) -> None:
     names = [SECRET_SOURCE_NAME, *(s.name for s in sources)]
     if len(set(names)) != len(names):
         raise ValueError(f"JWKS source names must be unique and not {SECRET_SOURCE_NAME!r}")
