@@ -83,7 +83,7 @@ def _check_sqlite_path(rest: str) -> None:
 def _secret(raw: str, variable: str) -> bytes:
     secret = raw.encode("utf-8", "surrogateescape")
     if not secret:
-        raise ConfigError(variable, "is not set; it must hold at least 32 bytes")
+        raise ConfigError(variable, f"is not set; it must hold at least {MIN_SECRET_BYTES} bytes")
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(variable, f"is too short; it must hold at least {MIN_SECRET_BYTES} bytes")
     return secret
