@@ -23,6 +23,7 @@ from gateway.errors import ApiError
 log = structlog.get_logger("backend")
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_SCHEMA_ATTEMPTS = 10
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 # Serialises schema creation between backend processes starting at once on one database.
 _SCHEMA_LOCK_KEY = 0x7D0_BAC_E2D
@@ -52,6 +53,12 @@ def is_unavailable(error: BaseException) -> bool:
             message = str(error.orig).lower()
             return any(marker in message for marker in _SQLITE_UNAVAILABLE)
     return isinstance(error, _UNREACHABLE)
+
+
+def _sqlite_locked(error: BaseException | None) -> bool:
+    # Several processes opening one new SQLite file at once race to switch it to WAL; SQLite
+    # answers the losers "locked" at once instead of through the busy timeout.
+    return isinstance(error, sa_exc.DBAPIError) and "locked" in str(error.orig).lower()
 
 
 def unavailable(error: BaseException) -> ApiError:
@@ -124,13 +131,23 @@ class Database:
         async with self._schema_lock:
             if self._schema_ready:
                 return
-            with _unavailable_as_503():
-                async with self.engine.begin() as connection:
-                    if connection.dialect.name == "postgresql":
-                        lock = text("SELECT pg_advisory_xact_lock(:key)")
-                        await connection.execute(lock, {"key": _SCHEMA_LOCK_KEY})
-                    await connection.run_sync(_create_schema)
+            for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+                try:
+                    with _unavailable_as_503():
+                        await self._create_schema()
+                    break
+                except ApiError as error:
+                    if attempt == _SCHEMA_ATTEMPTS or not _sqlite_locked(error.__cause__):
+                        raise
+                    await asyncio.sleep(0.02 * attempt)
             self._schema_ready = True
+
+    async def _create_schema(self) -> None:
+        async with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                await connection.execute(lock, {"key": _SCHEMA_LOCK_KEY})
+            await connection.run_sync(_create_schema)
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
