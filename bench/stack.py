@@ -87,12 +87,18 @@ def start_gateway(
     name: str,
     keys: BenchKeys,
     backend_url: str,
+    workers: int | None = None,
+    cpu: str | None = None,
 ) -> Service:
-    """The gateway with the repository's config, driven by the contract's environment."""
+    """The gateway with the repository's config, driven by the contract's environment.
+
+    `workers` and `cpu` default to BENCH_GATEWAY_WORKERS and the proxy core.
+    """
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "--config", str(options.gateway_config)]
-    if options.gateway_workers:
-        argv += ["--workers", str(options.gateway_workers)]
+    count = options.gateway_workers if workers is None else workers
+    if count:
+        argv += ["--workers", str(count)]
     env = {
         "BETTER_AUTH_SECRET": keys.hs_secret,
         "BETTER_AUTH_URL": keys.issuer,
@@ -102,7 +108,7 @@ def start_gateway(
         "GATEWAY_PORT": str(port),
         "LOG_LEVEL": options.gateway_log_level,
     }
-    proc = procs.start(name, argv, cpu=options.proxy_cpu, env=env)
+    proc = procs.start(name, argv, cpu=cpu or options.proxy_cpu, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/healthz", proc)
     # Ready for the benchmark once both kinds of token pass (the JWKS may load a moment later).
