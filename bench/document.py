@@ -15,6 +15,7 @@ from bench import profile, report
 from bench.growth import BODY_CASES, MemoryReport
 from bench.options import BenchOptions
 from bench.runner import Results
+from bench.scaling import WorkersReport
 
 
 def _command_version(argv: list[str]) -> str:
@@ -64,6 +65,21 @@ def _memory(memory: MemoryReport) -> list[str]:
     ]
 
 
+def _workers(options: BenchOptions, workers: WorkersReport, nproc: str) -> list[str]:
+    return [
+        "",
+        "### Throughput vs gateway workers (`--workers N`, SO_REUSEPORT)",
+        "",
+        f"HS256 cached token, medians of {options.rounds} interleaved rounds. Each gateway here "
+        f"may run on CPUs {workers.cpus}, not pinned to one core; wrk and the upstream stay on "
+        f"CPU {options.load_cpu} of the same machine, so with {nproc} CPUs the load generator "
+        "competes with the workers and the scaling shown is understated. CPU µs/req is the "
+        "master plus all its workers.",
+        "",
+        report.workers_table(report.summarise(workers.samples), workers.counts),
+    ]
+
+
 def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp: str) -> str:
     main = report.summarise(results.main)
     lines = [
@@ -104,6 +120,8 @@ def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp
     if results.bodies:
         lines += ["", "### Cost vs body size (streamed)", ""]
         lines.append(report.body_table(report.summarise(results.bodies), BODY_CASES))
+    if results.workers is not None:
+        lines += _workers(options, results.workers, host["nproc"])
     if results.profiles:
         lines += ["", "### Where the gateway's CPU goes (py-spy)"]
     for found in results.profiles:

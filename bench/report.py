@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.measure import Sample
+from bench.scaling import workers_name
 from bench.suite import (
     BARE_PROXY,
     CONCURRENCY_LEVELS,
@@ -116,6 +117,24 @@ def body_table(summaries: Mapping[str, Summary], cases: Sequence[tuple[str, int,
                 f"| {label} | {proxy} | {s.rps:,.0f} | {s.cpu_us:.1f} | {per_mb} "
                 f"| {_ratio(s.cpu_us, upstream)} | {s.errors} |"
             )
+    return "\n".join(lines)
+
+
+def workers_table(summaries: Mapping[str, Summary], counts: Sequence[int]) -> str:
+    one = summaries.get(workers_name(1))
+    lines = [
+        "| workers | req/s | × 1 worker | p50 ms | p99 ms | CPU µs/req | errors |",  # noqa: RUF001
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for count in counts:
+        s = summaries.get(workers_name(count))
+        if s is None:
+            continue
+        scale = f"{s.rps / one.rps:.2f}x" if one is not None and one.rps else "-"
+        lines.append(
+            f"| {count} | {s.rps:,.0f} | {scale} | {s.p50_ms:.2f} | {s.p99_ms:.2f} "
+            f"| {s.cpu_us:.1f} | {s.errors} |"
+        )
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import growth, profile, stack
+from bench import growth, profile, scaling, stack
 from bench.measure import Sample, TokenCycle
 from bench.options import REPO, BenchOptions
 from bench.procs import Processes, free_port
@@ -34,6 +34,7 @@ class Results:
     concurrency: list[Sample] = field(default_factory=list)
     bodies: list[Sample] = field(default_factory=list)
     memory: growth.MemoryReport | None = None
+    workers: scaling.WorkersReport | None = None
     profiles: list[profile.Profile] = field(default_factory=list)
     gateway_ran: bool = False
 
@@ -102,6 +103,9 @@ def execute(options: BenchOptions, procs: Processes, work: Path, out: Path) -> R
     if options.wants("bodies"):
         print("Body sizes:", flush=True)
         results.bodies = growth.bodies(run, gateway)
+    if gateway is not None and options.wants("workers"):
+        print("Gateway workers (--workers N):", flush=True)
+        results.workers = scaling.workers(run)
     if gateway is not None and options.wants("profile"):
         results.profiles = _profiles(run, gateway)
     if gateway is not None and options.wants("memory") and options.rss_tokens > 0:
