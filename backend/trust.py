@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import ApiError
-from gateway.request_context import ACCESS_FIELDS, Handler
+from gateway.request_context import EXCHANGE, Handler
 from gateway.signature import (
     REQUEST_ID_HEADER,
     SIGNATURE_HEADER,
@@ -47,7 +47,7 @@ def trust_middleware(
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         user_id = _verify(request, secrets, max_age_seconds, clock())
-        request[ACCESS_FIELDS]["user_id"] = user_id
+        request[EXCHANGE].fields["user_id"] = user_id
         path_user = request.match_info.get("user_id")
         if path_user is not None and path_user != user_id:
             raise ApiError(403, "the path names another user", reason="user_mismatch")

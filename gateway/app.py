@@ -16,7 +16,7 @@ from gateway.health import Health
 from gateway.pipeline import Gateway
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session, upstream_client
-from gateway.request_context import with_request_context
+from gateway.request_context import Exchange, with_request_context
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
@@ -35,8 +35,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.on_response_prepare.append(cors.on_response_prepare)
     app.cleanup_ctx.append(_resources(cors))
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await request.app[GATEWAY].handle(request)
+    async def handle(request: web.Request, exchange: Exchange) -> web.StreamResponse:
+        return await request.app[GATEWAY].handle(request, exchange)
 
     every_path = _EveryPath()
     every_path.add_route("*", with_request_context(handle, service="gateway"))

@@ -9,7 +9,6 @@ import orjson
 from aiohttp import web
 
 from gateway.config import GatewaySettings
-from gateway.request_context import REQUEST_ID
 
 
 class Readiness(Protocol):
@@ -27,12 +26,12 @@ class Health:
         self._session = session
         self._keys = keys
 
-    async def respond(self, name: str, request: web.Request) -> web.Response:
+    async def respond(self, name: str, request_id: str) -> web.Response:
         if name == "readyz":
-            return await self.ready(request)
+            return await self.ready(request_id)
         return _json(200, {"status": "ok"})
 
-    async def ready(self, request: web.Request) -> web.Response:
+    async def ready(self, request_id: str) -> web.Response:
         """200 only when the upstream answers and every key source holds keys."""
         keys = self._keys.readiness()
         checks = {self._probe_name: await self._upstream_answers(), "keys": all(keys.values())}
@@ -41,7 +40,7 @@ class Health:
         body = {
             "error": "unavailable",
             "message": "not ready: " + ", ".join(name for name, ok in checks.items() if not ok),
-            "request_id": request[REQUEST_ID],
+            "request_id": request_id,
             "checks": checks,
             "key_sources": keys,
         }

@@ -7,6 +7,7 @@ one handler and no extra middleware layer: the hot path is benchmarked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -21,7 +22,8 @@ from gateway.identity import signed_identity
 from gateway.paths import canonical_target
 from gateway.policy import Policy, check_bindings
 from gateway.proxy import Proxy
-from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
+from gateway.request_context import Exchange
+from gateway.signature import REQUEST_ID_HEADER
 
 REALM = "todo-gateway"
 # Refusals where no token was presented: RFC 6750 says no `error` attribute then.
@@ -39,47 +41,48 @@ class Gateway:
     identity_secret: bytes
     max_token_bytes: int
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         self.inflight.enter()
         try:
-            response = await self._handle(request)
+            response = await self._handle(request, exchange)
         finally:
             self.inflight.leave()
         if self.inflight.draining:
             response.force_close()  # no keep-alive while shutting down
         return response
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):
             return self.cors.preflight(request)
+        method = request.method
         target = canonical_target(request.raw_path)
-        match = self.policy.match(request.method, target.path)
+        match = self.policy.match(method, target.path)
         route = match.route
-        fields = request[ACCESS_FIELDS]
-        fields["route"] = route.name
+        exchange.fields["route"] = route.name
         if route.upstream is None:
-            return await self.health.respond(route.respond or "", request)
+            return await self.health.respond(route.respond or "", exchange.request_id)
         forwarded = self.proxy.upstream_target(route.upstream, target.path_qs)
         token = None
         if route.auth_required:
-            token = await self._authenticate(request)
+            token = await self._authenticate(request, exchange.fields)
             check_bindings(match, token.user_id, token.claims)
         headers = self.proxy.request_headers(
             request, forward_authorization=route.forward_authorization
         )
-        if token is not None:
+        if token is None:
+            headers.append((REQUEST_ID_HEADER, exchange.request_id))
+        else:  # the signed identity carries the request id too
             identity = signed_identity(
                 self.identity_secret,
-                method=request.method,
+                method=method,
                 path_qs=forwarded,
                 user_id=token.user_id,
-                request_id=request[REQUEST_ID],
+                request_id=exchange.request_id,
             )
-            headers.update(identity)
-        return await self.proxy.forward(request, route.upstream, forwarded, headers)
+            headers += identity.items()
+        return await self.proxy.forward(request, route.upstream, forwarded, headers, exchange)
 
-    async def _authenticate(self, request: web.Request) -> VerifiedToken:
-        fields = request[ACCESS_FIELDS]
+    async def _authenticate(self, request: web.Request, fields: dict[str, Any]) -> VerifiedToken:
         try:
             token = bearer_token(request.headers, max_bytes=self.max_token_bytes)
             verified = await self.verifier.verify(token)

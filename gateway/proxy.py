@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -24,7 +25,7 @@ from gateway.config_routes import UpstreamSettings
 from gateway.errors import ApiError
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
-from gateway.request_context import ACCESS_FIELDS, REQUEST_ID
+from gateway.request_context import Exchange
 from gateway.signature import REQUEST_ID_HEADER
 from gateway.upstream_client import (
     UpstreamClient,
@@ -114,37 +115,38 @@ class Proxy:
 
     def request_headers(
         self, request: web.Request, *, forward_authorization: bool
-    ) -> CIMultiDict[str]:
-        """Client headers minus hop-by-hop, identity and (optionally) Authorization."""
+    ) -> list[tuple[str, str]]:
+        """Client headers minus hop-by-hop, identity and (optionally) Authorization, then the
+        gateway's own X-Forwarded-*. A list: built once, written once."""
         raw = request.headers
         trusted = bool(self._trusted) and _is_trusted(request.remote or "", self._trusted)
         dropped = _DROPPED[forward_authorization, trusted]
         if hdrs.CONNECTION in raw:  # every Connection header counts, not just the first
             connection = ",".join(raw.getall(hdrs.CONNECTION))
             dropped = dropped | {token.strip().lower() for token in connection.split(",")}
-        headers: CIMultiDict[str] = CIMultiDict()
-        for name, value in raw.items():
-            if name.lower() not in dropped and is_forwardable(name):
-                headers.add(name, value)
-        headers.update(_forwarded(request, trusted=trusted))
-        headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        headers = [(name, value) for name, value in raw.items() if _kept(name, dropped)]
+        headers += _forwarded(request, trusted=trusted)
         return headers
 
     async def forward(
-        self, request: web.Request, upstream: str, target: str, headers: Mapping[str, str]
+        self,
+        request: web.Request,
+        upstream: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        context: Exchange,
     ) -> web.StreamResponse:
         length = request.content_length
         if length is not None and length > self._max_body:
             raise _too_large()
-        fields = request[ACCESS_FIELDS]
-        fields["upstream"] = upstream
-        started = time.perf_counter()
+        context.fields["upstream"] = upstream
         chosen = self._upstreams[upstream]
         pool = chosen.fast
         if pool is not None and request.method in _FAST_METHODS and not request.body_exists:
-            return await self._forward_fast(request, pool, target, headers, started)
+            return await self._forward_fast(request, pool, target, headers, context)
         counter = _Counter(self._max_body)
         body = counter.stream(request.content) if request.body_exists else None
+        started = time.perf_counter()
         try:
             upstream_response = await self._session.request(
                 request.method,
@@ -155,57 +157,61 @@ class Proxy:
                 timeout=chosen.timeout,
             )
         except Exception as error:
-            fields["upstream_ms"] = _ms_since(started)
+            context.fields["upstream_ms"] = _ms_since(started)
             raise _upstream_error(error, counter) from None
         length = upstream_response.content_length
-        return await self._answer(request, upstream_response, counter, started, length)
+        return await self._answer(request, upstream_response, context, started, length, counter)
 
     async def _forward_fast(
         self,
         request: web.Request,
         pool: UpstreamPool,
         target: str,
-        headers: Mapping[str, str],
-        started: float,
+        headers: list[tuple[str, str]],
+        context: Exchange,
     ) -> web.StreamResponse:
-        fields = request[ACCESS_FIELDS]
-        counter = _Counter(self._max_body)
+        started = time.perf_counter()
         try:
-            upstream_response = await pool.request(request.method, target, headers.items())
+            upstream_response = await pool.request(request.method, target, headers)
         except Exception as error:
-            fields["upstream_ms"] = _ms_since(started)
-            raise _upstream_error(error, counter) from None
-        raw_length = upstream_response.headers.get(hdrs.CONTENT_LENGTH)
-        length = None if raw_length is None else int(raw_length)
-        return await self._answer(request, upstream_response, counter, started, length)
+            context.fields["upstream_ms"] = _ms_since(started)
+            raise _upstream_error(error, None) from None
+        return await self._answer(
+            request, upstream_response, context, started, upstream_response.content_length
+        )
 
     async def _answer(
         self,
         request: web.Request,
         upstream_response: aiohttp.ClientResponse | UpstreamResponse,
-        counter: _Counter,
+        context: Exchange,
         started: float,
         length: int | None,
+        counter: _Counter | None = None,
     ) -> web.StreamResponse:
         """Small answers with a known length are read whole (one write, and a failure while
         reading is still a clean 502/504); the rest are streamed. Releases the upstream."""
-        fields = request[ACCESS_FIELDS]
+        fields = context.fields
         try:
             if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
                 return await _buffered(upstream_response, counter)
             fields["upstream_ms"] = _ms_since(started)
-            return await self._stream_back(request, upstream_response)
+            return await self._stream_back(request, upstream_response, context)
         finally:
-            fields.setdefault("upstream_ms", _ms_since(started))
+            if "upstream_ms" not in fields:
+                fields["upstream_ms"] = _ms_since(started)
             upstream_response.release()
 
     async def _stream_back(
-        self, request: web.Request, upstream: aiohttp.ClientResponse | UpstreamResponse
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse | UpstreamResponse,
+        context: Exchange,
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         _copy_response_headers(upstream.headers, response)
         # Sent before the request context sees the response, so set here.
-        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+        response.headers[REQUEST_ID_HEADER] = context.request_id
         await response.prepare(request)
         if isinstance(upstream, UpstreamResponse):
             chunks = upstream.iter_chunks()
@@ -216,7 +222,7 @@ class Proxy:
                 await response.write(chunk)
         except (TimeoutError, aiohttp.ClientError, UpstreamProtocolError):
             # Headers are gone already: the only honest signal left is a cut connection.
-            request[ACCESS_FIELDS]["upstream_error"] = "broken_response"
+            context.fields["upstream_error"] = "broken_response"
             if request.transport is not None:
                 request.transport.close()
             return response
@@ -245,7 +251,7 @@ class _Counter:
 
 
 async def _buffered(
-    upstream: aiohttp.ClientResponse | UpstreamResponse, counter: _Counter
+    upstream: aiohttp.ClientResponse | UpstreamResponse, counter: _Counter | None
 ) -> web.Response:
     try:
         body = await upstream.read()
@@ -263,13 +269,17 @@ def _copy_response_headers(
     dropped = HOP_BY_HOP
     if connection:
         dropped = dropped | {token.strip().lower() for token in connection.split(",")}
-    headers = response.headers
-    for name, value in upstream.items():
-        if name.lower() not in dropped:
-            headers.add(name, value)  # add, not set: several Set-Cookie must all pass
+    # extend, not set: several Set-Cookie must all pass
+    response.headers.extend([item for item in upstream.items() if item[0].lower() not in dropped])
 
 
-def _forwarded(request: web.Request, *, trusted: bool) -> dict[str, str]:
+@lru_cache(maxsize=1024)
+def _kept(name: str, dropped: frozenset[str]) -> bool:
+    """Whether a client header of this name is forwarded (one cached answer per name)."""
+    return name.lower() not in dropped and is_forwardable(name)
+
+
+def _forwarded(request: web.Request, *, trusted: bool) -> list[tuple[str, str]]:
     peer = request.remote or ""
     raw = request.headers
     scheme, host, chain = request.scheme, checked_host(raw.get(hdrs.HOST, "")), peer
@@ -278,9 +288,12 @@ def _forwarded(request: web.Request, *, trusted: bool) -> dict[str, str]:
         chain = f"{incoming}, {peer}" if incoming else peer
         scheme = raw.get(hdrs.X_FORWARDED_PROTO, scheme)
         host = raw.get(hdrs.X_FORWARDED_HOST, host)
-    forwarded: dict[str, str] = {hdrs.X_FORWARDED_FOR: chain, hdrs.X_FORWARDED_PROTO: scheme}
+    forwarded: list[tuple[str, str]] = [
+        (hdrs.X_FORWARDED_FOR, chain),
+        (hdrs.X_FORWARDED_PROTO, scheme),
+    ]
     if host:
-        forwarded[hdrs.X_FORWARDED_HOST] = host
+        forwarded.append((hdrs.X_FORWARDED_HOST, host))
     return forwarded
 
 
@@ -296,8 +309,8 @@ def _too_large() -> ApiError:
     return ApiError(413, "the request body is too large", reason="body_too_large")
 
 
-def _upstream_error(error: Exception, counter: _Counter) -> ApiError:
-    if counter.exceeded:
+def _upstream_error(error: Exception, counter: _Counter | None) -> ApiError:
+    if counter is not None and counter.exceeded:
         return _too_large()
     if isinstance(error, TimeoutError):
         return ApiError(504, "the upstream did not answer in time", reason="upstream_timeout")

@@ -6,6 +6,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,11 +16,21 @@ from gateway.errors import ApiError, error_response
 from gateway.logs import info_line
 from gateway.signature import REQUEST_ID_HEADER
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-REQUEST_ID = web.RequestKey("request_id", str)
-# Fields a handler adds to this request's access line (user_id, route, auth, upstream_ms, …).
-ACCESS_FIELDS = web.RequestKey("access_fields", dict)
+@dataclass(slots=True)
+class Exchange:
+    """One request's id, and the fields a handler adds to its access line (user_id, route,
+    auth, upstream_ms, …)."""
+
+    request_id: str
+    fields: dict[str, Any]
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A handler that is handed the exchange directly (the gateway's), instead of reading it back.
+ExchangeHandler = Callable[[web.Request, Exchange], Awaitable[web.StreamResponse]]
+
+EXCHANGE = web.RequestKey("exchange", Exchange)
 
 _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 # aiohttp's own refusals (router, body size), in the contract's words.
@@ -43,12 +54,12 @@ def request_context_middleware(*, service: str) -> Any:
 
     @web.middleware
     async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await _in_context(request, handler, access_log)
+        return await _in_context(request, lambda request, _: handler(request), access_log)
 
     return request_context
 
 
-def with_request_context(handler: Handler, *, service: str) -> Handler:
+def with_request_context(handler: ExchangeHandler, *, service: str) -> Handler:
     """The middleware's work wrapped around one handler: for an app with a single handler,
     this saves aiohttp's middleware layers on every request."""
     access_log = structlog.get_logger(service)
@@ -60,15 +71,14 @@ def with_request_context(handler: Handler, *, service: str) -> Handler:
 
 
 async def _in_context(
-    request: web.Request, handler: Handler, access_log: Any
+    request: web.Request, handler: ExchangeHandler, access_log: Any
 ) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-    request[REQUEST_ID] = request_id
     fields: dict[str, Any] = {}
-    request[ACCESS_FIELDS] = fields
+    exchange = request[EXCHANGE] = Exchange(request_id, fields)
     try:
-        response = await handler(request)
+        response = await handler(request, exchange)
     except ApiError as error:
         response = error_response(
             error.status,
@@ -93,8 +103,8 @@ async def _in_context(
         "path": request.path,
         "status": response.status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        **fields,
     }
-    line.update(fields)
     info_line(access_log, "request", line)
     return response
 

@@ -7,7 +7,6 @@ the format so that a backend in another language can verify it too.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 _SIGNATURE_PREFIX = VERSION + "="
 _HEX_DIGEST_LENGTH = 64
+_FIELD_BREAKS = 5
 
 
 class SignatureError(Exception):
@@ -44,22 +44,25 @@ class SignedRequest:
 
 def canonical_string(request: SignedRequest) -> bytes:
     """`v1`, timestamp, METHOD, path with query, user id, request id, joined by newlines."""
-    fields = (
-        VERSION,
-        str(request.timestamp),
-        request.method.upper(),
-        request.path_qs,
-        request.user_id,
-        request.request_id,
+    text = "\n".join(
+        (
+            VERSION,
+            str(request.timestamp),
+            request.method.upper(),
+            request.path_qs,
+            request.user_id,
+            request.request_id,
+        )
     )
-    if any("\n" in field or "\r" in field for field in fields):
+    # Exactly the five joins: a field holding a line break would shift the others.
+    if text.count("\n") != _FIELD_BREAKS or "\r" in text:
         raise ValueError("identity fields must not contain line breaks")
-    return "\n".join(fields).encode("utf-8")
+    return text.encode("utf-8")
 
 
 def signature(secret: bytes, request: SignedRequest) -> str:
-    digest = hmac.new(secret, canonical_string(request), hashlib.sha256).hexdigest()
-    return _SIGNATURE_PREFIX + digest
+    # hmac.digest: OpenSSL's one-shot HMAC, without building an hmac.HMAC object.
+    return _SIGNATURE_PREFIX + hmac.digest(secret, canonical_string(request), "sha256").hex()
 
 
 def sign_identity(secret: bytes, request: SignedRequest) -> dict[str, str]:

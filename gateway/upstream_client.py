@@ -40,9 +40,14 @@ class UpstreamResponse:
         self.status = connection.status
         self.reason = connection.reason.decode("utf-8", "surrogateescape")
         self.headers: CIMultiDict[str] = CIMultiDict(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            for name, value in connection.raw_headers
+            [
+                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                for name, value in connection.raw_headers
+            ]
         )
+        length = self.headers.get("Content-Length")
+        # llhttp has checked it is one plain decimal number.
+        self.content_length = None if length is None else int(length)
 
     async def read(self) -> bytes:
         connection = self._connection
