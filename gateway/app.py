@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -16,32 +16,41 @@ from gateway.health import Health
 from gateway.pipeline import Gateway
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session, upstream_client
-from gateway.request_context import Exchange, with_request_context
+from gateway.request_context import RawHandler, with_request_context
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
 GATEWAY = web.AppKey("gateway", Gateway)
+# The one request handler (request context around the pipeline), built at startup.
+HANDLER: web.AppKey[RawHandler] = web.AppKey("handler")
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
-    """The whole gateway as an aiohttp app; resources open on startup, close on cleanup."""
+    """The whole gateway as an aiohttp app; resources open on startup, close on cleanup.
+
+    `serve.GatewayRunner` hands every request straight to `app[HANDLER]`; under a plain
+    `AppRunner` (or `aiohttp_client(app)`) the catch-all route below does the same.
+    """
     # No middleware: the request context wraps the one handler directly, which spares
     # aiohttp's per-middleware wrappers on every request (the catch-all resource below means
     # the router never raises a 404/405 a middleware would have to convert).
     app = web.Application()
     app[SETTINGS] = settings
     app[INFLIGHT] = InFlight()
-    cors = Cors(settings.cors)
-    app.on_response_prepare.append(cors.on_response_prepare)
-    app.cleanup_ctx.append(_resources(cors))
+    app.cleanup_ctx.append(_resources)
 
-    async def handle(request: web.Request, exchange: Exchange) -> web.StreamResponse:
-        return await request.app[GATEWAY].handle(request, exchange)
+    async def via_router(request: web.Request) -> web.StreamResponse:
+        return await request.app[HANDLER](request)
 
     every_path = _EveryPath()
-    every_path.add_route("*", with_request_context(handle, service="gateway"))
+    # The pipeline answers `Expect` itself, once the request is authorised.
+    every_path.add_route("*", via_router, expect_handler=_expect_answered_later)
     app.router.register_resource(every_path)
     return app
+
+
+async def _expect_answered_later(_: web.Request) -> None:
+    return None
 
 
 class _EveryPath(web.Resource):
@@ -71,28 +80,29 @@ class _EveryPath(web.Resource):
         return URL.build(path="/")
 
 
-def _resources(cors: Cors) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        session = client_session(settings)
-        fast = upstream_client(settings)
-        verifier = TokenVerifier(settings.auth, session=session)
-        try:
-            await verifier.start()
-            app[GATEWAY] = Gateway(
-                policy=Policy(settings.routes),
-                verifier=verifier,
-                proxy=Proxy(settings, session, fast),
-                cors=cors,
-                health=Health(settings, session, verifier),
-                inflight=app[INFLIGHT],
-                identity_secret=settings.identity_secret,
-                max_token_bytes=settings.auth.max_token_bytes,
-            )
-            yield
-        finally:
-            await verifier.close()
-            fast.close()
-            await session.close()
-
-    return resources
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    session = client_session(settings)
+    fast = upstream_client(settings)
+    verifier = TokenVerifier(settings.auth, session=session)
+    cors = Cors(settings.cors)
+    try:
+        await verifier.start()
+        gateway = app[GATEWAY] = Gateway(
+            policy=Policy(settings.routes),
+            verifier=verifier,
+            proxy=Proxy(settings, session, fast, before_send=cors.apply),
+            cors=cors,
+            health=Health(settings, session, verifier),
+            inflight=app[INFLIGHT],
+            identity_secret=settings.identity_secret,
+            max_token_bytes=settings.auth.max_token_bytes,
+        )
+        app[HANDLER] = with_request_context(
+            gateway.handle, service="gateway", before_send=cors.apply
+        )
+        yield
+    finally:
+        await verifier.close()
+        fast.close()
+        await session.close()

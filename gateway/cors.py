@@ -35,14 +35,14 @@ class Cors:
             expose.append(REQUEST_ID_HEADER)
         self._expose = ", ".join(expose)
 
-    def allowed_preflight(self, request: web.Request) -> bool:
+    def allowed_preflight(self, request: web.BaseRequest) -> bool:
         return (
             request.method == hdrs.METH_OPTIONS
             and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
             and request.headers.get(hdrs.ORIGIN) in self._origins
         )
 
-    def preflight(self, request: web.Request) -> web.Response:
+    def preflight(self, request: web.BaseRequest) -> web.Response:
         """204 for an allowed origin; no token is needed (browsers never send one here)."""
         response = web.Response(status=204, headers=self._preflight)
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = request.headers[hdrs.ORIGIN]
@@ -51,15 +51,16 @@ class Cors:
         response.headers[hdrs.VARY] = "Origin"
         return response
 
-    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Signal handler: runs for every response, streamed or not, right before headers go."""
+    def apply(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """Called for every response, streamed or not, right before its headers go."""
         if self.allowed_preflight(request):
             return  # our own preflight answer
         # Upstream grants go even when the request has no Origin: a shared cache could
         # otherwise store `Access-Control-Allow-Origin: *` and serve it to any origin.
         headers = response.headers
         for name in _GRANT_HEADERS:
-            headers.popall(name, None)
+            if name in headers:
+                del headers[name]  # every one of that name
         origin = request.headers.get(hdrs.ORIGIN)
         if origin is not None and origin in self._origins:
             headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin

@@ -60,7 +60,7 @@ def inflight_middleware(counter: InFlight) -> Any:
 
 
 async def drain(
-    runner: web.AppRunner, site: web.BaseSite, inflight: InFlight, *, grace: float, service: str
+    runner: web.BaseRunner, site: web.BaseSite, inflight: InFlight, *, grace: float, service: str
 ) -> None:
     """Stop accepting, let requests in flight finish (at most `grace` seconds), clean up."""
     log = structlog.get_logger(service)

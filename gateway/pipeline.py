@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from gateway.auth.errors import MISSING_TOKEN, UNSUPPORTED_SCHEME, AuthError
 from gateway.auth.extract import bearer_token
@@ -41,7 +41,7 @@ class Gateway:
     identity_secret: bytes
     max_token_bytes: int
 
-    async def handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         self.inflight.enter()
         try:
             response = await self._handle(request, exchange)
@@ -51,7 +51,7 @@ class Gateway:
             response.force_close()  # no keep-alive while shutting down
         return response
 
-    async def _handle(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):
             return self.cors.preflight(request)
         method = request.method
@@ -69,6 +69,8 @@ class Gateway:
         headers = self.proxy.request_headers(
             request, forward_authorization=route.forward_authorization
         )
+        if hdrs.EXPECT in request.headers:
+            await _answer_expect(request)  # only now that the body is wanted
         if token is None:
             headers.append((REQUEST_ID_HEADER, exchange.request_id))
         else:  # the signed identity carries the request id too
@@ -82,7 +84,9 @@ class Gateway:
             headers += identity.items()
         return await self.proxy.forward(request, route.upstream, forwarded, headers, exchange)
 
-    async def _authenticate(self, request: web.Request, fields: dict[str, Any]) -> VerifiedToken:
+    async def _authenticate(
+        self, request: web.BaseRequest, fields: dict[str, Any]
+    ) -> VerifiedToken:
         try:
             token = bearer_token(request.headers, max_bytes=self.max_token_bytes)
             verified = await self.verifier.verify(token)
@@ -94,6 +98,16 @@ class Gateway:
         fields["auth"] = "ok"
         fields["user_id"] = verified.user_id
         return verified
+
+
+async def _answer_expect(request: web.BaseRequest) -> None:
+    """`Expect: 100-continue` gets its interim answer once the request is authorised (so a
+    refused upload never sends its body); any other expectation is refused (RFC 9110 10.1.1)."""
+    if request.headers[hdrs.EXPECT].lower() != "100-continue":
+        raise ApiError(417, "only Expect: 100-continue is supported", reason="bad_expect")
+    if request.version >= HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started yet
 
 
 def challenge(error: AuthError) -> str:

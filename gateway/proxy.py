@@ -25,7 +25,7 @@ from gateway.config_routes import UpstreamSettings
 from gateway.errors import ApiError
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
-from gateway.request_context import Exchange
+from gateway.request_context import BeforeSend, Exchange
 from gateway.signature import REQUEST_ID_HEADER
 from gateway.upstream_client import (
     UpstreamClient,
@@ -91,8 +91,11 @@ class Proxy:
         settings: GatewaySettings,
         session: aiohttp.ClientSession,
         fast: UpstreamClient | None = None,
+        *,
+        before_send: BeforeSend | None = None,
     ) -> None:
         self._session = session
+        self._before_send = before_send
         self._max_body = settings.limits.max_body_bytes
         self._trusted: tuple[Network, ...] = settings.trusted_proxies
         self._upstreams = {
@@ -114,7 +117,7 @@ class Proxy:
         return self._upstreams[upstream].prefix + path_qs
 
     def request_headers(
-        self, request: web.Request, *, forward_authorization: bool
+        self, request: web.BaseRequest, *, forward_authorization: bool
     ) -> list[tuple[str, str]]:
         """Client headers minus hop-by-hop, identity and (optionally) Authorization, then the
         gateway's own X-Forwarded-*. A list: built once, written once."""
@@ -130,7 +133,7 @@ class Proxy:
 
     async def forward(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream: str,
         target: str,
         headers: list[tuple[str, str]],
@@ -164,7 +167,7 @@ class Proxy:
 
     async def _forward_fast(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         pool: UpstreamPool,
         target: str,
         headers: list[tuple[str, str]],
@@ -182,7 +185,7 @@ class Proxy:
 
     async def _answer(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream_response: aiohttp.ClientResponse | UpstreamResponse,
         context: Exchange,
         started: float,
@@ -204,14 +207,16 @@ class Proxy:
 
     async def _stream_back(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         upstream: aiohttp.ClientResponse | UpstreamResponse,
         context: Exchange,
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         _copy_response_headers(upstream.headers, response)
-        # Sent before the request context sees the response, so set here.
+        # Sent before the request context sees the response, so finished here.
         response.headers[REQUEST_ID_HEADER] = context.request_id
+        if self._before_send is not None:
+            self._before_send(request, response)
         await response.prepare(request)
         if isinstance(upstream, UpstreamResponse):
             chunks = upstream.iter_chunks()
@@ -279,7 +284,7 @@ def _kept(name: str, dropped: frozenset[str]) -> bool:
     return name.lower() not in dropped and is_forwardable(name)
 
 
-def _forwarded(request: web.Request, *, trusted: bool) -> list[tuple[str, str]]:
+def _forwarded(request: web.BaseRequest, *, trusted: bool) -> list[tuple[str, str]]:
     peer = request.remote or ""
     raw = request.headers
     scheme, host, chain = request.scheme, checked_host(raw.get(hdrs.HOST, "")), peer

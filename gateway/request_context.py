@@ -27,8 +27,13 @@ class Exchange:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Also for aiohttp's low-level server, which makes a BaseRequest (no app, no match info).
+RawHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # A handler that is handed the exchange directly (the gateway's), instead of reading it back.
-ExchangeHandler = Callable[[web.Request, Exchange], Awaitable[web.StreamResponse]]
+ExchangeHandler = Callable[[web.BaseRequest, Exchange], Awaitable[web.StreamResponse]]
+
+# Last touches to a response's headers before they are sent (the gateway's CORS).
+BeforeSend = Callable[[web.BaseRequest, web.StreamResponse], None]
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
@@ -54,24 +59,30 @@ def request_context_middleware(*, service: str) -> Any:
 
     @web.middleware
     async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await _in_context(request, lambda request, _: handler(request), access_log)
+        return await _in_context(request, lambda _, __: handler(request), access_log)
 
     return request_context
 
 
-def with_request_context(handler: ExchangeHandler, *, service: str) -> Handler:
+def with_request_context(
+    handler: ExchangeHandler, *, service: str, before_send: BeforeSend | None = None
+) -> RawHandler:
     """The middleware's work wrapped around one handler: for an app with a single handler,
-    this saves aiohttp's middleware layers on every request."""
+    this saves aiohttp's middleware layers on every request. `before_send` sees every
+    response this returns unsent (errors included), after X-Request-ID is set."""
     access_log = structlog.get_logger(service)
 
-    async def in_context(request: web.Request) -> web.StreamResponse:
-        return await _in_context(request, handler, access_log)
+    async def in_context(request: web.BaseRequest) -> web.StreamResponse:
+        return await _in_context(request, handler, access_log, before_send)
 
     return in_context
 
 
 async def _in_context(
-    request: web.Request, handler: ExchangeHandler, access_log: Any
+    request: web.BaseRequest,
+    handler: ExchangeHandler,
+    access_log: Any,
+    before_send: BeforeSend | None = None,
 ) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
@@ -97,6 +108,8 @@ async def _in_context(
         response = error_response(500, "internal error", request_id=request_id)
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = request_id
+        if before_send is not None:
+            before_send(request, response)
     line = {
         "request_id": request_id,
         "method": request.method,

@@ -15,12 +15,40 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.app import INFLIGHT, create_app
+from gateway.app import HANDLER, INFLIGHT, create_app
 from gateway.config import GatewaySettings
 from gateway.drain import drain
 from gateway.server_log import server_logger
 
 log = structlog.get_logger("gateway")
+
+
+class GatewayRunner(web.BaseRunner):
+    """Serves `create_app`'s app through aiohttp's low-level `web.Server`: every request goes
+    straight to the app's one handler, without the router, the per-request `web.Request`
+    mapping or response signals (about 10 % of the gateway's CPU per request). The app's
+    startup and cleanup (its resources) run as under `AppRunner`."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+
+    @property
+    def app(self) -> web.Application:
+        return self._app
+
+    async def shutdown(self) -> None:
+        await self._app.shutdown()
+
+    async def _make_server(self) -> web.Server:
+        # As AppRunner does: startup may still set app state, then everything is frozen.
+        self._app.on_startup.freeze()
+        await self._app.startup()
+        self._app.freeze()
+        return web.Server(self._app[HANDLER], **self._kwargs)
+
+    async def _cleanup_server(self) -> None:
+        await self._app.cleanup()
 
 
 def run(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
@@ -53,7 +81,7 @@ async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, **runner_options(settings))
+    runner = GatewayRunner(app, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(
         runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None

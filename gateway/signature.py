@@ -7,9 +7,11 @@ the format so that a backend in another language can verify it too.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 VERSION = "v1"
 USER_ID_HEADER = "X-User-Id"
@@ -31,9 +33,9 @@ class SignatureError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
-    """What the signature binds: one request, one user, one moment."""
+class SignedRequest(NamedTuple):
+    """What the signature binds: one request, one user, one moment. (Immutable, and cheaper
+    to build per request than a frozen dataclass.)"""
 
     timestamp: int
     method: str
@@ -61,8 +63,15 @@ def canonical_string(request: SignedRequest) -> bytes:
 
 
 def signature(secret: bytes, request: SignedRequest) -> str:
-    # hmac.digest: OpenSSL's one-shot HMAC, without building an hmac.HMAC object.
-    return _SIGNATURE_PREFIX + hmac.digest(secret, canonical_string(request), "sha256").hex()
+    mac = _keyed(secret).copy()
+    mac.update(canonical_string(request))
+    return _SIGNATURE_PREFIX + mac.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> hmac.HMAC:
+    # Copying a keyed HMAC skips OpenSSL's digest lookup and key set-up on every request.
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def sign_identity(secret: bytes, request: SignedRequest) -> dict[str, str]:

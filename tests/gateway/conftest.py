@@ -1,4 +1,5 @@
-"""A real gateway (through `create_app`) in front of a real recording upstream on loopback."""
+"""A real gateway (`create_app`, served by the production `GatewayRunner`) in front of a real
+recording upstream on loopback."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import jwt
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
-from gateway.serve import runner_options
+from gateway.serve import GatewayRunner, runner_options
 
 DEFAULT_YAML = Path(__file__).resolve().parents[2] / "gateway.yaml"
 TOKEN_SECRET = "test-token-secret-" + "t" * 32
@@ -183,7 +184,7 @@ async def _ok(_: web.Request) -> web.Response:
 
 @dataclass
 class Stack:
-    client: TestClient[web.Request, web.Application]
+    client: TestClient[web.BaseRequest, web.Application]
     recorder: Recorder
     upstream_url: str
     settings: GatewaySettings
@@ -217,11 +218,23 @@ async def make_stack(
         if configure is not None:
             configure(config)
         settings = settings_for(config, gateway_env(BACKEND_URL=upstream_url, **env))
-        server = await aiohttp_server(create_app(settings), **runner_options(settings))
-        client = await aiohttp_client(server)
+        server = GatewayTestServer(create_app(settings))
+        await server.start_server(**runner_options(settings))
+        client = await aiohttp_client(server)  # closes the server too
         return Stack(client, recorder, upstream_url, settings)
 
     return build
+
+
+class GatewayTestServer(BaseTestServer):
+    """Serves the app the way production does (`GatewayRunner`, not aiohttp's router)."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__()
+        self.app = app
+
+    async def _make_runner(self, **kwargs: Any) -> GatewayRunner:
+        return GatewayRunner(self.app, **kwargs)
 
 
 @pytest.fixture
