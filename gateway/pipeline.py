@@ -19,7 +19,6 @@ from gateway.drain import InFlight
 from gateway.errors import ApiError
 from gateway.health import Health
 from gateway.identity import signed_identity
-from gateway.paths import canonical_target
 from gateway.policy import Policy, check_bindings
 from gateway.proxy import Proxy
 from gateway.request_context import Exchange
@@ -55,8 +54,7 @@ class Gateway:
         if self.cors.allowed_preflight(request):
             return self.cors.preflight(request)
         method = request.method
-        target = canonical_target(request.raw_path)
-        match = self.policy.match(method, target.path)
+        target, match = self.policy.resolve(method, request.raw_path)
         route = match.route
         exchange.fields["route"] = route.name
         if route.upstream is None:
@@ -89,7 +87,7 @@ class Gateway:
     ) -> VerifiedToken:
         try:
             token = bearer_token(request.headers, max_bytes=self.max_token_bytes)
-            verified = await self.verifier.verify(token)
+            verified = self.verifier.cached(token) or await self.verifier.verify(token)
         except AuthError as error:
             fields["auth"] = error.reason
             raise ApiError(

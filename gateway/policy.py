@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ApiError
-from gateway.paths import decode_segment
+from gateway.paths import Target, canonical_target, decode_segment
 
 if TYPE_CHECKING:
     from gateway.config_routes import RouteSettings
@@ -25,6 +26,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A route without `methods` takes every method but these: TRACE/TRACK echo the request
 # (cookies included) back to the caller, CONNECT asks for a tunnel. A route must name them.
 _NEVER_IMPLIED = frozenset({"TRACE", "TRACK", "CONNECT"})
+# Resolved request lines remembered, and the longest target remembered.
+_RESOLVED_ENTRIES = 4096
+_RESOLVED_TARGET_CHARS = 256
 _LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]+")
 
 
@@ -112,6 +116,20 @@ class Policy:
 
     def __init__(self, routes: Sequence[RouteSettings]) -> None:
         self.routes = tuple(compile_route(route) for route in routes)
+        # A repeat of a recent request line skips canonicalisation and matching (a pure
+        # function of the two; refusals raise, so they are never cached).
+        self._resolve_cached = lru_cache(maxsize=_RESOLVED_ENTRIES)(self._resolve)
+
+    def resolve(self, method: str, raw_target: str) -> tuple[Target, Match]:
+        """The canonical target and the route it matches; 400 for a target that is not
+        canonical or unambiguous, 404 when no route matches."""
+        if len(raw_target) > _RESOLVED_TARGET_CHARS:  # keep the cache's memory small
+            return self._resolve(method, raw_target)
+        return self._resolve_cached(method, raw_target)
+
+    def _resolve(self, method: str, raw_target: str) -> tuple[Target, Match]:
+        target = canonical_target(raw_target)
+        return target, self.match(method, target.path)
 
     def match(self, method: str, path: str) -> Match:
         for route in self.routes:

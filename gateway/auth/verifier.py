@@ -100,6 +100,10 @@ class TokenVerifier:
     def key_sources_ready(self) -> bool:
         return all(source.ready for source, _ in self._sources)
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """The verified identity when this token was verified recently (no await needed)."""
+        return self._cache.get(token, self._clock())
+
     async def verify(self, token: str) -> VerifiedToken:
         """The verified identity in `token`, or AuthError with a reason code."""
         if len(token) > self._max_bytes:

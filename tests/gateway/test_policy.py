@@ -90,3 +90,37 @@ def test_bindings_compare_decoded_parameter_with_user_and_claims() -> None:
 def test_bad_templates_are_refused(template: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_template(template)
+
+
+@pytest.mark.parametrize("length", [10, 300])  # remembered, and too long to remember
+def test_resolve_answers_a_repeated_request_line_the_same_way(length: int) -> None:
+    policy = Policy(ROUTES)
+    raw = "/api/alice/tasks/" + "7" * length + "?q=%7E"
+    first_target, first_match = policy.resolve("PATCH", raw)
+    again_target, again_match = policy.resolve("PATCH", raw)
+    assert first_target == again_target
+    assert first_target.path_qs == raw
+    assert again_match.route.name == first_match.route.name == "task"
+    assert again_match.params["rest"] == "7" * length
+
+
+@pytest.mark.parametrize(
+    ("method", "raw", "status"),
+    [("GET", "/api/alice/../bob/tasks", 400), ("TRACE", "/api/alice/tasks", 404)],
+)
+def test_resolve_refuses_a_repeated_bad_request_line_every_time(
+    method: str, raw: str, status: int
+) -> None:
+    policy = Policy(ROUTES)
+    for _ in range(2):
+        with pytest.raises(ApiError) as refused:
+            policy.resolve(method, raw)
+        assert refused.value.status == status
+
+
+def test_resolve_keeps_methods_apart() -> None:
+    policy = Policy(ROUTES)
+    assert policy.resolve("GET", "/healthz")[1].route.name == "health"
+    with pytest.raises(ApiError) as refused:
+        policy.resolve("POST", "/healthz")
+    assert refused.value.status == 404
