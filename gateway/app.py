@@ -94,12 +94,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             proxy=Proxy(settings, session, fast, before_send=cors.apply),
             cors=cors,
             health=Health(settings, session, verifier),
-            inflight=app[INFLIGHT],
             identity_secret=settings.identity_secret,
             max_token_bytes=settings.auth.max_token_bytes,
         )
         app[HANDLER] = with_request_context(
-            gateway.handle, service="gateway", before_send=cors.apply
+            gateway.handle, service="gateway", before_send=cors.apply, inflight=app[INFLIGHT]
         )
         yield
     finally:

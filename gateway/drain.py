@@ -8,12 +8,13 @@ request whose body is still arriving. So shutdown is: stop listening, answer wit
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
-from gateway.request_context import Handler
+if TYPE_CHECKING:  # the request context counts with InFlight itself
+    from gateway.request_context import Handler
 
 
 class InFlight:

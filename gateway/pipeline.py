@@ -15,7 +15,6 @@ from gateway.auth.errors import MISSING_TOKEN, UNSUPPORTED_SCHEME, AuthError
 from gateway.auth.extract import bearer_token
 from gateway.auth.verifier import TokenVerifier, VerifiedToken
 from gateway.cors import Cors
-from gateway.drain import InFlight
 from gateway.errors import ApiError
 from gateway.health import Health
 from gateway.identity import signed_identity
@@ -36,21 +35,10 @@ class Gateway:
     proxy: Proxy
     cors: Cors
     health: Health
-    inflight: InFlight
     identity_secret: bytes
     max_token_bytes: int
 
     async def handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
-        self.inflight.enter()
-        try:
-            response = await self._handle(request, exchange)
-        finally:
-            self.inflight.leave()
-        if self.inflight.draining:
-            response.force_close()  # no keep-alive while shutting down
-        return response
-
-    async def _handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):
             return self.cors.preflight(request)
         method = request.method

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -131,14 +131,16 @@ class Proxy:
         headers += _forwarded(request, trusted=trusted)
         return headers
 
-    async def forward(
+    def forward(
         self,
         request: web.BaseRequest,
         upstream: str,
         target: str,
         headers: list[tuple[str, str]],
         context: Exchange,
-    ) -> web.StreamResponse:
+    ) -> Awaitable[web.StreamResponse]:
+        """Checks, then the coroutine that forwards (returned, not awaited here: one coroutine
+        frame fewer on the hot path)."""
         length = request.content_length
         if length is not None and length > self._max_body:
             raise _too_large()
@@ -146,7 +148,17 @@ class Proxy:
         chosen = self._upstreams[upstream]
         pool = chosen.fast
         if pool is not None and request.method in _FAST_METHODS and not request.body_exists:
-            return await self._forward_fast(request, pool, target, headers, context)
+            return self._forward_fast(request, pool, target, headers, context)
+        return self._forward_session(request, chosen, target, headers, context)
+
+    async def _forward_session(
+        self,
+        request: web.BaseRequest,
+        chosen: Upstream,
+        target: str,
+        headers: list[tuple[str, str]],
+        context: Exchange,
+    ) -> web.StreamResponse:
         counter = _Counter(self._max_body)
         body = counter.stream(request.content) if request.body_exists else None
         started = time.perf_counter()

@@ -142,9 +142,11 @@ class UpstreamPool:
         upstream is too slow; OSError (UpstreamProtocolError included) when it fails.
         """
         head = _request_head(method, target, self._authority, headers)
-        connection = await self._acquire()
+        connection = self._take_idle() or await self._connect()
         try:
-            await self._exchange(connection, head)
+            connection.start(head)
+            while not connection.headers_done:  # inline, not a helper: the hot path
+                await connection.wait(self.read_timeout)
         except UpstreamClosed:
             connection.close()
             if connection.received or method not in _IDEMPOTENT:
@@ -167,13 +169,13 @@ class UpstreamPool:
         while not connection.headers_done:
             await connection.wait(self.read_timeout)
 
-    async def _acquire(self) -> UpstreamConnection:
+    def _take_idle(self) -> UpstreamConnection | None:
         while self._idle:
             connection = self._idle.pop()
             transport = connection.transport
             if transport is not None and not transport.is_closing():
                 return connection
-        return await self._connect()
+        return None
 
     async def _connect(self) -> UpstreamConnection:
         await self._limiter.acquire()
