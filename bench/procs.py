@@ -64,6 +64,13 @@ class Processes:
                 proc.wait(timeout)
         self._children = [(n, p) for n, p in self._children if p is not proc]
 
+    def stop_pid(self, pid: int, timeout: float = 10.0) -> None:
+        """`stop` for a child known by its pid (what a `stack.Service` keeps)."""
+        for _, proc in self._children:
+            if proc.pid == pid:
+                self.stop(proc, timeout)
+                return
+
     def close(self) -> None:
         for _, proc in reversed(self._children):
             with contextlib.suppress(OSError):

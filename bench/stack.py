@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from bench.procs import Processes, free_port, http_get, wait_ready
 from bench.tokens import BenchKeys, mint
 
 TASKS_PATH = "/api/alice/tasks"
+READY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +28,22 @@ def gateway_available(options: BenchOptions) -> bool:
     return (REPO / "gateway" / "__main__.py").exists() and options.gateway_config.exists()
 
 
-def start_upstream(procs: Processes, options: BenchOptions) -> Service:
+def start_upstream(
+    procs: Processes,
+    options: BenchOptions,
+    *,
+    name: str = "upstream",
+    cpu: str | None = None,
+    wrapper: Sequence[str] = (),
+    ready_s: float = READY_S,
+) -> Service:
+    """`wrapper` is a command the Python process runs under (valgrind, say); `cpu` the load core."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.upstream", "--port", str(port)]
-    proc = procs.start("upstream", argv, cpu=options.load_cpu)
+    argv = [*wrapper, sys.executable, "-m", "bench.upstream", "--port", str(port)]
+    proc = procs.start(name, argv, cpu=cpu or options.load_cpu)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/healthz", proc)
-    return Service("upstream", proc.pid, url)
+    wait_ready(f"{url}/healthz", proc, timeout=ready_s)
+    return Service(name, proc.pid, url)
 
 
 def start_nginx(procs: Processes, options: BenchOptions, upstream: Service, work: Path) -> Service:
@@ -46,10 +57,19 @@ def start_nginx(procs: Processes, options: BenchOptions, upstream: Service, work
     return Service("nginx", proc.pid, url)
 
 
-def start_bare_proxy(procs: Processes, options: BenchOptions, upstream: Service) -> Service:
+def start_bare_proxy(
+    procs: Processes,
+    options: BenchOptions,
+    upstream: Service,
+    *,
+    name: str = "bare-proxy",
+    wrapper: Sequence[str] = (),
+    ready_s: float = READY_S,
+) -> Service:
     """aiohttp server + ClientSession with nothing else: the floor for an aiohttp proxy."""
     port = free_port()
     argv = [
+        *wrapper,
         sys.executable,
         "-m",
         "bench.bare_proxy",
@@ -58,10 +78,10 @@ def start_bare_proxy(procs: Processes, options: BenchOptions, upstream: Service)
         "--upstream",
         upstream.url,
     ]
-    proc = procs.start("bare-proxy", argv, cpu=options.proxy_cpu)
+    proc = procs.start(name, argv, cpu=options.proxy_cpu)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/healthz", proc)
-    return Service("bare-proxy", proc.pid, url)
+    wait_ready(f"{url}/healthz", proc, timeout=ready_s)
+    return Service(name, proc.pid, url)
 
 
 def start_jwks(procs: Processes, options: BenchOptions, jwks_file: Path, port: int) -> Service:
@@ -89,13 +109,16 @@ def start_gateway(
     backend_url: str,
     workers: int | None = None,
     cpu: str | None = None,
+    wrapper: Sequence[str] = (),
+    ready_s: float = READY_S,
 ) -> Service:
     """The gateway with the repository's config, driven by the contract's environment.
 
-    `workers` and `cpu` default to BENCH_GATEWAY_WORKERS and the proxy core.
+    `workers` and `cpu` default to BENCH_GATEWAY_WORKERS and the proxy core; `wrapper` is a
+    command the gateway runs under, `ready_s` how long each readiness check may take.
     """
     port = free_port()
-    argv = [sys.executable, "-m", "gateway", "--config", str(options.gateway_config)]
+    argv = [*wrapper, sys.executable, "-m", "gateway", "--config", str(options.gateway_config)]
     count = options.gateway_workers if workers is None else workers
     if count:
         argv += ["--workers", str(count)]
@@ -110,11 +133,11 @@ def start_gateway(
     }
     proc = procs.start(name, argv, cpu=cpu or options.proxy_cpu, env=env)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/healthz", proc)
+    wait_ready(f"{url}/healthz", proc, timeout=ready_s)
     # Ready for the benchmark once both kinds of token pass (the JWKS may load a moment later).
     for alg in ("HS256", "EdDSA"):
         headers = {"Authorization": f"Bearer {mint(keys, alg)}"}
-        wait_ready(f"{url}{TASKS_PATH}", proc, headers=headers)
+        wait_ready(f"{url}{TASKS_PATH}", proc, headers=headers, timeout=ready_s)
     return Service(name, proc.pid, url)
 
 
