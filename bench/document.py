@@ -13,6 +13,7 @@ import jwt
 
 from bench import profile, report
 from bench.growth import BODY_CASES, MemoryReport
+from bench.instructions import InstructionsReport
 from bench.options import BenchOptions
 from bench.runner import Results
 from bench.scaling import WorkersReport
@@ -80,6 +81,27 @@ def _workers(options: BenchOptions, workers: WorkersReport, nproc: str) -> list[
     ]
 
 
+def _instructions(options: BenchOptions, found: InstructionsReport) -> list[str]:
+    lines = ["", "### Instructions per request (callgrind)", ""]
+    if found.skipped:
+        return [*lines, f"({found.skipped})"]
+    dumps = sorted({str(Path(c.dump).parent) for c in found.counts})
+    return [
+        *lines,
+        f"Each process under test alone under `valgrind --tool=callgrind` on CPU "
+        f"{options.proxy_cpu}, counting from after start-up: {found.warm_up} warm-up requests, "
+        f"then the counters zeroed and {found.requests:,} `GET /api/alice/tasks` sent by "
+        f"`bench/fixed_load.py` over {found.concurrency} connections from CPU {options.load_cpu}; "
+        "instructions (Ir) of the dump ÷ requests, median of the measurements; spread = "
+        f"(max - min) ÷ median. Dumps (`callgrind_annotate`): {', '.join(dumps) or '-'}.",
+        "",
+        report.instructions_table(found.counts),
+        "",
+        "callgrind counts user-space instructions only: no kernel/syscall time, so this ratio "
+        "is not CPU time; it is repeatable where wrk's CPU figures are noisy.",
+    ]
+
+
 def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp: str) -> str:
     main = report.summarise(results.main)
     lines = [
@@ -126,4 +148,6 @@ def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp
         lines += ["", "### Where the gateway's CPU goes (py-spy)"]
     for found in results.profiles:
         lines += ["", profile.markdown(found)]
+    if results.instructions is not None:
+        lines += _instructions(options, results.instructions)
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bench.instructions import Count
 from bench.measure import Sample
 from bench.scaling import workers_name
 from bench.suite import (
@@ -136,6 +137,29 @@ def workers_table(summaries: Mapping[str, Summary], counts: Sequence[int]) -> st
             f"| {s.cpu_us:.1f} | {s.errors} |"
         )
     return "\n".join(lines)
+
+
+def instructions_table(counts: Sequence[Count]) -> str:
+    """Instructions per request and their ratio to the upstream alone; the spread when repeated."""
+    upstream = next((c for c in counts if c.config == UPSTREAM), None)
+    repeated = any(len(c.totals) > 1 for c in counts)
+    head = "| config | instructions/request | ÷ upstream alone |"
+    rule = "|---|---:|---:|"
+    lines = [head + (" spread |" if repeated else ""), rule + ("---:|" if repeated else "")]
+    for c in counts:
+        ratio = f"{c.per_request / upstream.per_request:.2f}x" if upstream is not None else "-"
+        line = f"| {c.config} | {c.per_request:,.0f} | {ratio} |"
+        if repeated:
+            line += f" {_spread(c.totals)} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _spread(totals: Sequence[int]) -> str:
+    """(max - min) ÷ median over the measurements of one config."""
+    if len(totals) < 2:
+        return "-"
+    return f"{100 * (max(totals) - min(totals)) / statistics.median(totals):.2f} %"
 
 
 def paced_table(summaries: Mapping[str, Summary], rate: float) -> str:

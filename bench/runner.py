@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import growth, profile, scaling, stack
+from bench import growth, instructions, profile, scaling, stack
 from bench.measure import Sample, TokenCycle
 from bench.options import REPO, BenchOptions
 from bench.procs import Processes, free_port
@@ -36,6 +36,7 @@ class Results:
     memory: growth.MemoryReport | None = None
     workers: scaling.WorkersReport | None = None
     profiles: list[profile.Profile] = field(default_factory=list)
+    instructions: instructions.InstructionsReport | None = None
     gateway_ran: bool = False
 
 
@@ -110,6 +111,9 @@ def execute(options: BenchOptions, procs: Processes, work: Path, out: Path) -> R
         results.profiles = _profiles(run, gateway)
     if gateway is not None and options.wants("memory") and options.rss_tokens > 0:
         results.memory = _memory(run)
+    if options.wants("instructions"):
+        print("Instructions per request (callgrind):", flush=True)
+        results.instructions = instructions.measure(run)
     return results
 
 

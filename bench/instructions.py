@@ -1,0 +1,148 @@
+"""Instructions per request under callgrind: the gateway and the bare proxy ÷ the upstream alone.
+
+Each process under test is started under callgrind on the proxy core, warmed, zeroed, sent a
+fixed number of requests by `bench.fixed_load` from the load core, and dumped. Instruction counts
+do not move with other work on the machine the way CPU time does.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import callgrind, stack
+from bench.options import REPO
+from bench.suite import BARE_PROXY, GATEWAY_EDDSA, GATEWAY_HS256, UPSTREAM, Run
+
+WARM_UP = 300
+REQUESTS = 2000
+CONCURRENCY = 8
+REPEATS = 2  # measurements per config, one process: their spread shows the noise left
+READY_S = 300.0
+
+Start = Callable[[Run, list[str]], stack.Service]  # starts a process under a wrapper command
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    config: str
+    requests: int
+    totals: tuple[int, ...]  # instructions of each measurement of `requests` requests
+    per_request: float  # the median total ÷ requests
+    dump: str  # the last dump, for callgrind_annotate
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionsReport:
+    requests: int
+    warm_up: int
+    concurrency: int
+    counts: tuple[Count, ...] = ()
+    skipped: str = ""
+
+
+def count(config: str, requests: int, totals: tuple[int, ...], dump: Path) -> Count:
+    return Count(config, requests, totals, statistics.median(totals) / requests, str(dump))
+
+
+def measure(run: Run) -> InstructionsReport:
+    """Every config that can run here; one that fails is reported and left out."""
+    lacking = callgrind.missing()
+    if lacking:
+        note = f"skipped: {' and '.join(lacking)} not found (Debian package valgrind)"
+        print(f"  {note}", flush=True)
+        return InstructionsReport(REQUESTS, WARM_UP, CONCURRENCY, skipped=note)
+    starts: list[tuple[str, Start, tuple[str, ...]]] = [
+        ("upstream", _upstream, (UPSTREAM,)),
+        ("bare-proxy", _bare_proxy, (BARE_PROXY,)),
+    ]
+    if run.gateway is not None:
+        starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA)))
+    counts: list[Count] = []
+    for slug, start, configs in starts:
+        try:
+            counts += _measure(run, slug, start, configs)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            print(f"  callgrind of {slug} failed: {error}", flush=True)
+    return InstructionsReport(REQUESTS, WARM_UP, CONCURRENCY, tuple(counts))
+
+
+def _upstream(run: Run, wrap: list[str]) -> stack.Service:
+    return stack.start_upstream(
+        run.procs,
+        run.options,
+        name="upstream-callgrind",
+        cpu=run.options.proxy_cpu,
+        wrapper=wrap,
+        ready_s=READY_S,
+    )
+
+
+def _bare_proxy(run: Run, wrap: list[str]) -> stack.Service:
+    return stack.start_bare_proxy(
+        run.procs,
+        run.options,
+        run.upstream,
+        name="bare-proxy-callgrind",
+        wrapper=wrap,
+        ready_s=READY_S,
+    )
+
+
+def _gateway(run: Run, wrap: list[str]) -> stack.Service:
+    # One process: callgrind does not follow the workers a master would fork.
+    return stack.start_gateway(
+        run.procs,
+        run.options,
+        name="gateway-callgrind",
+        keys=run.keys,
+        backend_url=run.upstream.url,
+        workers=0,
+        wrapper=wrap,
+        ready_s=READY_S,
+    )
+
+
+def _measure(
+    run: Run,
+    slug: str,
+    start: Start,
+    configs: tuple[str, ...],
+) -> list[Count]:
+    print(f"  starting {slug} under callgrind …", flush=True)
+    out_file = run.out / f"callgrind-{slug}.out"
+    service = start(run, callgrind.wrapper(out_file))
+    counter = callgrind.Counter(service.pid, out_file)
+    found = []
+    try:
+        counter.instrument()
+        for config in configs:
+            # The same client, connections and token header for every config (the upstream
+            # ignores the token), as in the wrk sections.
+            headers = run.auth("EdDSA" if config == GATEWAY_EDDSA else "HS256")
+            url = f"{service.url}{stack.TASKS_PATH}"
+            _load(run, url, WARM_UP, headers)
+            totals = []
+            for _ in range(REPEATS):
+                counter.zero()
+                _load(run, url, REQUESTS, headers)
+                total, dump = counter.dump()
+                totals.append(total)
+            found.append(count(config, REQUESTS, tuple(totals), dump))
+            print(f"  {config:<28} {found[-1].per_request:12,.0f} instructions/request", flush=True)
+    finally:
+        run.procs.stop_pid(service.pid)
+    return found
+
+
+def _load(run: Run, url: str, requests: int, headers: Mapping[str, str]) -> None:
+    argv = ["taskset", "-c", run.options.load_cpu, sys.executable, "-m", "bench.fixed_load"]
+    argv += [url, str(requests), str(CONCURRENCY)]
+    argv += [f"{name}: {value}" for name, value in headers.items()]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.fixed_load {url}: {done.stderr.strip()[-500:]}")
