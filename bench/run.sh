@@ -3,8 +3,9 @@
 # benchmark (python -m bench). Loopback only; every child is stopped at exit; bounded in time.
 # Tunables (environment): BENCH_DURATION (s per wrk run, default 10), BENCH_ROUNDS (default 3),
 # BENCH_GROWTH_ROUNDS, BENCH_CONNECTIONS (32), BENCH_NEW_TOKENS (200000), BENCH_RSS_TOKENS
-# (100000), BENCH_ONLY (main,paced,concurrency,bodies,workers,memory), BENCH_PROXY_CPU (1),
-# BENCH_LOAD_CPU (0), BENCH_GATEWAY_CONFIG (gateway.yaml), BENCH_GATEWAY_WORKERS, BENCH_TIMEOUT.
+# (100000), BENCH_ONLY (main,paced,concurrency,bodies,workers,memory,profile,instructions),
+# BENCH_PROXY_CPU (1), BENCH_LOAD_CPU (0), BENCH_GATEWAY_CONFIG (gateway.yaml),
+# BENCH_GATEWAY_WORKERS, BENCH_TIMEOUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
