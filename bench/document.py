@@ -99,6 +99,7 @@ def _instructions(options: BenchOptions, found: InstructionsReport) -> list[str]
         "",
         "callgrind counts user-space instructions only: no kernel/syscall time, so this ratio "
         "is not CPU time; it is repeatable where wrk's CPU figures are noisy.",
+        *(f"- {failure}" for failure in found.failures),
     ]
 
 

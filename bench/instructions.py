@@ -42,7 +42,8 @@ class InstructionsReport:
     warm_up: int
     concurrency: int
     counts: tuple[Count, ...] = ()
-    skipped: str = ""
+    skipped: str = ""  # why the section did not run at all
+    failures: tuple[str, ...] = ()  # processes that could not be counted, and why
 
 
 def count(config: str, requests: int, totals: tuple[int, ...], dump: Path) -> Count:
@@ -63,12 +64,16 @@ def measure(run: Run) -> InstructionsReport:
     if run.gateway is not None:
         starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA)))
     counts: list[Count] = []
+    failures = []
     for slug, start, configs in starts:
         try:
             counts += _measure(run, slug, start, configs)
         except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-            print(f"  callgrind of {slug} failed: {error}", flush=True)
-    return InstructionsReport(REQUESTS, WARM_UP, CONCURRENCY, tuple(counts))
+            failures.append(f"callgrind of {slug} failed: {error}")
+            print(f"  {failures[-1]}", flush=True)
+    return InstructionsReport(
+        REQUESTS, WARM_UP, CONCURRENCY, tuple(counts), failures=tuple(failures)
+    )
 
 
 def _upstream(run: Run, wrap: list[str]) -> stack.Service:

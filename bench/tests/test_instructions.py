@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import callgrind, fixed_load, report
-from bench.instructions import count
+from bench import callgrind, document, fixed_load, report
+from bench.instructions import InstructionsReport, count
+from bench.options import BenchOptions
 
 DUMP = """\
 # callgrind format
@@ -72,3 +73,14 @@ def test_fixed_load_reads_name_value_headers() -> None:
     assert fixed_load.parse_header("Authorization: Bearer a:b") == ("Authorization", "Bearer a:b")
     with pytest.raises(argparse.ArgumentTypeError):
         fixed_load.parse_header("no colon")
+
+
+def test_without_valgrind_the_section_is_skipped_with_a_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    assert callgrind.missing() == ["valgrind", "callgrind_control"]
+    skipped = InstructionsReport(2000, 300, 8, skipped="skipped: valgrind not found")
+    assert document._instructions(BenchOptions.from_env(), skipped)[-1] == (
+        "(skipped: valgrind not found)"
+    )
