@@ -43,7 +43,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
         return await request.app[HANDLER](request)
 
     every_path = _EveryPath()
-    # The pipeline answers `Expect` itself, once the request is authorised.
+    # The proxy answers `Expect` itself, once the request is authorised and small enough.
     every_path.add_route("*", via_router, expect_handler=_expect_answered_later)
     app.router.register_resource(every_path)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import HttpVersion11, hdrs, web
+from aiohttp import web
 
 from gateway.auth.errors import MISSING_TOKEN, UNSUPPORTED_SCHEME, AuthError
 from gateway.auth.extract import bearer_token
@@ -55,8 +55,6 @@ class Gateway:
         headers = self.proxy.request_headers(
             request, forward_authorization=route.forward_authorization
         )
-        if hdrs.EXPECT in request.headers:
-            await _answer_expect(request)  # only now that the body is wanted
         if token is None:
             headers.append((REQUEST_ID_HEADER, exchange.request_id))
         else:  # the signed identity carries the request id too
@@ -84,16 +82,6 @@ class Gateway:
         fields["auth"] = "ok"
         fields["user_id"] = verified.user_id
         return verified
-
-
-async def _answer_expect(request: web.BaseRequest) -> None:
-    """`Expect: 100-continue` gets its interim answer once the request is authorised (so a
-    refused upload never sends its body); any other expectation is refused (RFC 9110 10.1.1)."""
-    if request.headers[hdrs.EXPECT].lower() != "100-continue":
-        raise ApiError(417, "only Expect: 100-continue is supported", reason="bad_expect")
-    if request.version >= HttpVersion11:
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the answer proper has not started yet
 
 
 def challenge(error: AuthError) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import aiohttp
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -124,10 +124,11 @@ class Proxy:
         raw = request.headers
         trusted = bool(self._trusted) and _is_trusted(request.remote or "", self._trusted)
         dropped = _DROPPED[forward_authorization, trusted]
+        headers = [(name, value) for name, value in raw.items() if _kept(name, dropped)]
         if hdrs.CONNECTION in raw:  # every Connection header counts, not just the first
             connection = ",".join(raw.getall(hdrs.CONNECTION))
-            dropped = dropped | {token.strip().lower() for token in connection.split(",")}
-        headers = [(name, value) for name, value in raw.items() if _kept(name, dropped)]
+            nominated = {token.strip().lower() for token in connection.split(",")}
+            headers = [item for item in headers if item[0].lower() not in nominated]
         headers += _forwarded(request, trusted=trusted)
         return headers
 
@@ -144,6 +145,9 @@ class Proxy:
         length = request.content_length
         if length is not None and length > self._max_body:
             raise _too_large()
+        expect = request.headers.get(hdrs.EXPECT)
+        if expect and expect.lower() != "100-continue":
+            raise ApiError(417, "only Expect: 100-continue is supported", reason="bad_expect")
         context.fields["upstream"] = upstream
         chosen = self._upstreams[upstream]
         pool = chosen.fast
@@ -160,7 +164,11 @@ class Proxy:
         context: Exchange,
     ) -> web.StreamResponse:
         counter = _Counter(self._max_body)
-        body = counter.stream(request.content) if request.body_exists else None
+        body = None
+        if request.body_exists:
+            if request.headers.get(hdrs.EXPECT):
+                await _continue(request)  # routed, authorised and not too large: send it
+            body = counter.stream(request.content)
         started = time.perf_counter()
         try:
             upstream_response = await self._session.request(
@@ -279,6 +287,14 @@ async def _buffered(
     return response  # the request context sets X-Request-ID on every unsent response
 
 
+async def _continue(request: web.BaseRequest) -> None:
+    """The interim answer to `Expect: 100-continue` (RFC 9110 10.1.1), sent only once the
+    request may go through, so a refused upload never sends its body."""
+    if request.version >= HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started yet
+
+
 def _copy_response_headers(
     upstream: CIMultiDictProxy[str] | CIMultiDict[str], response: web.StreamResponse
 ) -> None:
@@ -292,7 +308,9 @@ def _copy_response_headers(
 
 @lru_cache(maxsize=1024)
 def _kept(name: str, dropped: frozenset[str]) -> bool:
-    """Whether a client header of this name is forwarded (one cached answer per name)."""
+    """Whether a client header of this name is forwarded (one cached answer per name).
+    `dropped` is always one of the four fixed `_DROPPED` sets, never one built from a
+    request: a client-made set in the cache key would be kept alive by the cache."""
     return name.lower() not in dropped and is_forwardable(name)
 
 

@@ -32,10 +32,11 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await asyncio.wait_for(reader.readexactly(length), 10)
 
 
-def _upload_head(token: str, expect: str = "100-continue") -> bytes:
+def _upload_head(token: str, expect: str = "100-continue", length: int = 5) -> bytes:
     return (
         f"POST /api/alice/tasks HTTP/1.1\r\nHost: g\r\nExpect: {expect}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {length}\r\n"
+        "Connection: close\r\n\r\n"
     ).encode()
 
 
@@ -62,6 +63,29 @@ async def test_a_refused_upload_never_gets_100_continue(stack: Stack) -> None:
         writer.close()
     assert head.startswith(b"HTTP/1.1 403 ")  # not 100 Continue first
     assert stack.recorder.seen == []
+
+
+async def test_an_upload_declared_too_large_gets_413_not_100_continue(stack: Stack) -> None:
+    reader, writer = await _open(stack)
+    try:
+        writer.write(_upload_head(make_token("alice"), length=5_000_000))
+        head, body = await _answer(reader)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 413 ")  # not 100 Continue first
+    assert orjson.loads(body)["error"] == "payload_too_large"
+    assert stack.recorder.seen == []
+
+
+async def test_an_empty_expect_header_expects_nothing(stack: Stack) -> None:
+    reader, writer = await _open(stack)
+    try:
+        writer.write(_upload_head(make_token("alice"), expect="") + b"hello")
+        head, _ = await _answer(reader)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert stack.recorder.seen[0].body_bytes == 5
 
 
 async def test_an_unknown_expectation_is_417_and_not_forwarded(stack: Stack) -> None:

@@ -236,3 +236,23 @@ async def test_head_request(stack: Stack) -> None:
     response = await stack.client.head("/api/alice/tasks", headers=bearer("alice"))
     assert response.status == 200
     assert await response.read() == b""
+
+
+async def test_connection_nominations_leave_no_memory_behind(stack: Stack) -> None:
+    """A client's Connection header names what to drop for that request only: nothing built
+    from it may outlive the request (a cache keyed on it grew by the MB per request)."""
+    await stack.client.get("/api/alice/tasks", headers=bearer("alice"))  # warm every cache
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for round_ in range(20):
+            nominated = ", ".join(f"x-n{round_}-{i}" for i in range(3000))  # about 40 KB
+            response = await stack.client.get(
+                "/api/alice/tasks", headers={**bearer("alice"), "Connection": nominated}
+            )
+            assert response.status == 200
+            await response.read()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 2 * 1024 * 1024, f"{grown} bytes still held after 20 requests"
