@@ -26,8 +26,8 @@ log = structlog.get_logger("gateway")
 class GatewayRunner(web.BaseRunner):
     """Serves `create_app`'s app through aiohttp's low-level `web.Server`: every request goes
     straight to the app's one handler, without the router, the per-request `web.Request`
-    mapping or response signals (about 10 % of the gateway's CPU per request). The app's
-    startup and cleanup (its resources) run as under `AppRunner`."""
+    mapping or response signals (about 10 % of the gateway's instructions per request).
+    The app's startup and cleanup (its resources) run as under `AppRunner`."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
         super().__init__(**kwargs)
