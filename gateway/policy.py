@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ApiError
@@ -135,7 +136,8 @@ class Policy:
         for route in self.routes:
             found = route.template.pattern.fullmatch(path)
             if found is not None and route.allows(method):
-                return Match(route, found.groupdict())
+                # Read-only: a remembered Match is shared by every request on that line.
+                return Match(route, MappingProxyType(found.groupdict()))
         raise ApiError(404, "no such route", reason="no_route")
 
 
