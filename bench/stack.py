@@ -66,7 +66,7 @@ def start_bare_proxy(
     wrapper: Sequence[str] = (),
     ready_s: float = READY_S,
 ) -> Service:
-    """aiohttp server + ClientSession with nothing else: the floor for an aiohttp proxy."""
+    """aiohttp server + ClientSession with nothing else: a reference for an aiohttp proxy."""
     port = free_port()
     argv = [
         *wrapper,
