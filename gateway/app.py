@@ -17,6 +17,7 @@ from gateway.pipeline import Gateway
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session, upstream_client
 from gateway.request_context import RawHandler, with_request_context
+from gateway.signature import IdentitySigner
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
@@ -94,7 +95,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             proxy=Proxy(settings, session, fast, before_send=cors.apply),
             cors=cors,
             health=Health(settings, session, verifier),
-            identity_secret=settings.identity_secret,
+            signer=IdentitySigner(settings.identity_secret),
             max_token_bytes=settings.auth.max_token_bytes,
         )
         app[HANDLER] = with_request_context(

@@ -1,4 +1,6 @@
-"""The identity the upstream receives: client-sent identity headers out, the signed one in.
+"""Which client header names may reach the upstream: identity headers, in any spelling, never.
+
+The signed identity that replaces them is `gateway/signature.py`'s.
 
 Names are compared after folding (lower case, `_` read as `-`) because some backends treat
 `X_User_Id` and `X-User-Id` as the same header. The fold goes further than the contract's
@@ -9,10 +11,7 @@ Names are compared after folding (lower case, `_` read as `-`) because some back
 from __future__ import annotations
 
 import re
-import time
 from functools import lru_cache
-
-from gateway.signature import SignedRequest, sign_identity
 
 _SEPARATORS = re.compile(r"[^a-z0-9]")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9-]+")
@@ -44,20 +43,4 @@ def is_forwardable(name: str) -> bool:
         _PLAIN_NAME.fullmatch(name) is not None
         and not is_identity_header(name)
         and name.lower() not in _NEVER_FORWARDED
-    )
-
-
-def signed_identity(
-    secret: bytes, *, method: str, path_qs: str, user_id: str, request_id: str
-) -> dict[str, str]:
-    """The headers binding this user to exactly this forwarded method, path and request id."""
-    return sign_identity(
-        secret,
-        SignedRequest(
-            timestamp=int(time.time()),
-            method=method,
-            path_qs=path_qs,
-            user_id=user_id,
-            request_id=request_id,
-        ),
     )

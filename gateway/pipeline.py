@@ -17,11 +17,10 @@ from gateway.auth.verifier import TokenVerifier, VerifiedToken
 from gateway.cors import Cors
 from gateway.errors import ApiError
 from gateway.health import Health
-from gateway.identity import signed_identity
 from gateway.policy import Policy, check_bindings
 from gateway.proxy import Proxy
 from gateway.request_context import Exchange
-from gateway.signature import REQUEST_ID_HEADER
+from gateway.signature import REQUEST_ID_HEADER, IdentitySigner
 
 REALM = "todo-gateway"
 # Refusals where no token was presented: RFC 6750 says no `error` attribute then.
@@ -35,7 +34,7 @@ class Gateway:
     proxy: Proxy
     cors: Cors
     health: Health
-    identity_secret: bytes
+    signer: IdentitySigner
     max_token_bytes: int
 
     async def handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
@@ -58,14 +57,12 @@ class Gateway:
         if token is None:
             headers.append((REQUEST_ID_HEADER, exchange.request_id))
         else:  # the signed identity carries the request id too
-            identity = signed_identity(
-                self.identity_secret,
+            headers += self.signer.headers(
                 method=method,
                 path_qs=forwarded,
                 user_id=token.user_id,
                 request_id=exchange.request_id,
             )
-            headers += identity.items()
         return await self.proxy.forward(request, route.upstream, forwarded, headers, exchange)
 
     async def _authenticate(

@@ -1,7 +1,7 @@
 """The signed-identity protocol between the gateway and the backend.
 
 This module is the only implementation of the canonical string: the gateway signs with it
-(`sign_identity`) and the backend verifies with it (`verify_identity`). The README documents
+(`IdentitySigner`) and the backend verifies with it (`verify_identity`). The README documents
 the format so that a backend in another language can verify it too.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -22,6 +23,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SIGNATURE_PREFIX = VERSION + "="
 _HEX_DIGEST_LENGTH = 64
 _FIELD_BREAKS = 5
+_BLOCK_SIZE = 64  # SHA-256's, in bytes
 
 
 class SignatureError(Exception):
@@ -46,42 +48,72 @@ class SignedRequest(NamedTuple):
 
 def canonical_string(request: SignedRequest) -> bytes:
     """`v1`, timestamp, METHOD, path with query, user id, request id, joined by newlines."""
-    text = "\n".join(
-        (
-            VERSION,
-            str(request.timestamp),
-            request.method.upper(),
-            request.path_qs,
-            request.user_id,
-            request.request_id,
-        )
-    )
+    return _canonical(*request)
+
+
+def _canonical(timestamp: int, method: str, path_qs: str, user_id: str, request_id: str) -> bytes:
+    text = f"{VERSION}\n{timestamp}\n{method.upper()}\n{path_qs}\n{user_id}\n{request_id}"
     # Exactly the five joins: a field holding a line break would shift the others.
     if text.count("\n") != _FIELD_BREAKS or "\r" in text:
         raise ValueError("identity fields must not contain line breaks")
     return text.encode("utf-8")
 
 
+class IdentitySigner:
+    """Signs identities with one secret: HMAC-SHA256 (RFC 2104) from the two padded-key
+    hashes, made once. The same MAC as `hmac.new(secret, message, "sha256")` (tested against
+    it) at half its cost per request: copying two SHA-256 states is cheaper than copying an
+    OpenSSL HMAC context."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes) -> None:
+        key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK_SIZE else secret
+        key = key.ljust(_BLOCK_SIZE, b"\0")
+        self._inner = hashlib.sha256(key.translate(hmac.trans_36))
+        self._outer = hashlib.sha256(key.translate(hmac.trans_5C))
+
+    def signature(self, canonical: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(canonical)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return _SIGNATURE_PREFIX + outer.hexdigest()
+
+    def headers(
+        self,
+        *,
+        method: str,
+        path_qs: str,
+        user_id: str,
+        request_id: str,
+        timestamp: int | None = None,
+    ) -> list[tuple[str, str]]:
+        """The headers the gateway adds to an authenticated request, signed now (or at
+        `timestamp`)."""
+        if timestamp is None:
+            timestamp = int(time.time())
+        canonical = _canonical(timestamp, method, path_qs, user_id, request_id)
+        return [
+            (USER_ID_HEADER, user_id),
+            (TIMESTAMP_HEADER, str(timestamp)),
+            (SIGNATURE_HEADER, self.signature(canonical)),
+            (REQUEST_ID_HEADER, request_id),
+        ]
+
+
 def signature(secret: bytes, request: SignedRequest) -> str:
-    mac = _keyed(secret).copy()
-    mac.update(canonical_string(request))
-    return _SIGNATURE_PREFIX + mac.hexdigest()
+    return _signer(secret).signature(canonical_string(request))
 
 
 @lru_cache(maxsize=8)
-def _keyed(secret: bytes) -> hmac.HMAC:
-    # Copying a keyed HMAC skips OpenSSL's digest lookup and key set-up on every request.
-    return hmac.new(secret, digestmod=hashlib.sha256)
+def _signer(secret: bytes) -> IdentitySigner:
+    return IdentitySigner(secret)
 
 
 def sign_identity(secret: bytes, request: SignedRequest) -> dict[str, str]:
-    """The headers the gateway adds to an authenticated request."""
-    return {
-        USER_ID_HEADER: request.user_id,
-        TIMESTAMP_HEADER: str(request.timestamp),
-        SIGNATURE_HEADER: signature(secret, request),
-        REQUEST_ID_HEADER: request.request_id,
-    }
+    """The headers an authenticated request carries, signed at `request.timestamp`."""
+    return dict(_signer(secret).headers(**request._asdict()))
 
 
 def verify_identity(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
+
 import pytest
 
 from gateway.signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    IdentitySigner,
     SignatureError,
     SignedRequest,
     canonical_string,
@@ -78,3 +83,43 @@ def test_line_breaks_cannot_forge_fields() -> None:
         canonical_string(
             SignedRequest(timestamp=1, method="GET", path_qs="/", user_id="a\nb", request_id="r")
         )
+
+
+@pytest.mark.parametrize("secret_length", [1, 32, 63, 64, 65, 200])
+def test_the_signer_computes_hmac_sha256_for_any_secret_length(secret_length: int) -> None:
+    secret = bytes(range(256))[:secret_length]
+    signer = IdentitySigner(secret)
+    for path in ("/", "/api/alice/tasks?status=pending", "/api/" + "é" * 300):
+        request = REQUEST._replace(path_qs=path)
+        message = canonical_string(request)
+        expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
+        assert signer.signature(message) == "v1=" + expected
+        signed = dict(
+            signer.headers(
+                method="GET",
+                path_qs=path,
+                user_id="alice",
+                request_id="req-123",
+                timestamp=REQUEST.timestamp,
+            )
+        )
+        assert signed == sign_identity(secret, request)
+
+
+def test_the_signer_signs_now_and_its_signature_verifies() -> None:
+    before = int(time.time())
+    signed = dict(
+        IdentitySigner(SECRET).headers(
+            method="DELETE", path_qs="/api/bob/tasks/7", user_id="bob", request_id="r-9"
+        )
+    )
+    assert before <= int(signed[TIMESTAMP_HEADER]) <= time.time()
+    user = verify_identity(
+        [SECRET],
+        signed,
+        method="DELETE",
+        path_qs="/api/bob/tasks/7",
+        now=time.time(),
+        max_age_seconds=30,
+    )
+    assert user == "bob"
