@@ -211,7 +211,7 @@ class UpstreamPool:
             connection.close()
             return
         connection.busy = False
-        loop = asyncio.get_running_loop()
+        loop = connection.loop
         connection.idle_since = loop.time()
         self._idle.append(connection)
         if self._sweeper is None:

@@ -32,6 +32,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def __init__(self, on_lost: Callable[[UpstreamConnection], None]) -> None:
         self._on_lost = on_lost
+        # Kept: `asyncio.get_running_loop()` costs a getpid() system call on every use.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[None] | None = None
@@ -149,7 +151,7 @@ class UpstreamConnection(asyncio.Protocol):
         spoil the connection for reuse, not the answer."""
         if self.error is not None and not self.complete:
             raise self.error
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         waiter = self._waiter = loop.create_future()
         timer = loop.call_later(seconds, _expire, waiter)
         try:

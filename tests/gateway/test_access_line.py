@@ -1,4 +1,4 @@
-"""The access line's shortcut (`info_line`) writes what structlog's own path would write."""
+"""The access line's shortcut (`AccessLog`) writes what structlog's own path would write."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway.logs import configure_logging, info_line
+from gateway.logs import AccessLog, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,7 @@ def test_the_shortcut_line_matches_structlogs_line(capfd: pytest.CaptureFixture[
     configure_logging("info")
     log = structlog.get_logger("gateway")
     log.info("request", status=200, user_id="alice", token="t0ken")
-    info_line(log, "request", {"status": 200, "user_id": "alice", "token": "t0ken"})
+    AccessLog(log).info("request", {"status": 200, "user_id": "alice", "token": "t0ken"})
     slow, fast = _lines(capfd.readouterr().out)
     assert str(slow.pop("timestamp")).endswith("Z")
     stamp = str(fast.pop("timestamp"))
@@ -41,7 +41,7 @@ def test_the_shortcut_line_matches_structlogs_line(capfd: pytest.CaptureFixture[
 def test_the_shortcut_respects_the_level(capfd: pytest.CaptureFixture[str]) -> None:
     configure_logging("warning")
     log = structlog.get_logger("gateway")
-    info_line(log, "request", {"status": 200})
+    AccessLog(log).info("request", {"status": 200})
     log.warning("kept")
     assert [line["event"] for line in _lines(capfd.readouterr().out)] == ["kept"]
 
@@ -49,8 +49,10 @@ def test_the_shortcut_respects_the_level(capfd: pytest.CaptureFixture[str]) -> N
 def test_the_shortcut_goes_through_structlog_when_captured() -> None:
     configure_logging("debug", cache=False)
     log = structlog.get_logger("gateway")
+    access_log = AccessLog(log)
+    access_log.info("request", {"status": 0})  # resolved before the capture starts
     with capture_logs() as captured:
-        info_line(log, "request", {"status": 200, "user_id": "alice"})
+        access_log.info("request", {"status": 200, "user_id": "alice"})
     assert captured == [
         {"event": "request", "status": 200, "user_id": "alice", "log_level": "info"}
     ]
