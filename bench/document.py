@@ -116,11 +116,10 @@ def compose(options: BenchOptions, results: Results, host: dict[str, str], stamp
         f"{options.load_cpu}; the process under test pinned to CPU {options.proxy_cpu}; medians of "
         f"{options.rounds} interleaved rounds (growth: {options.growth_rounds}).",
         "",
-        report.main_table(main),
-        "",
-        "### Targets",
-        "",
     ]
+    if results.main:
+        lines += [report.main_table(main), "", report.MAIN_CAPTION, ""]
+    lines += ["### Targets", ""]
     lines += [f"- {t}" for t in report.cached_targets(main)]
     lines += [f"- {t}" for t in report.first_seen_targets(main, results.pyjwt)]
     lines += [f"- {t}" for t in report.paced_target(report.summarise(results.paced))]

@@ -1,4 +1,4 @@
-"""Instructions per request under callgrind: the gateway and the bare proxy ÷ the upstream alone.
+"""Instructions per request under callgrind: the gateway and the reference proxies ÷ the upstream.
 
 Each process under test is started under callgrind on the proxy core, warmed, zeroed, sent a
 fixed number of requests by `bench.fixed_load` from the load core, and dumped. Instruction counts
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import callgrind, stack
 from bench.options import REPO
-from bench.suite import BARE_PROXY, GATEWAY_EDDSA, GATEWAY_HS256, UPSTREAM, Run
+from bench.suite import BARE_PROXY, GATEWAY_EDDSA, GATEWAY_HS256, LEAN_PROXY, UPSTREAM, Run
 
 WARM_UP = 300
 REQUESTS = 2000
@@ -61,7 +61,8 @@ def measure(run: Run) -> InstructionsReport:
         ("upstream", _upstream, (UPSTREAM,)),
         ("bare-proxy", _bare_proxy, (BARE_PROXY,)),
     ]
-    if run.gateway is not None:
+    if run.gateway is not None:  # the lean proxy runs the gateway's client: it needs the package
+        starts.append(("lean-proxy", _lean_proxy, (LEAN_PROXY,)))
         starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA)))
     counts: list[Count] = []
     failures = []
@@ -93,6 +94,17 @@ def _bare_proxy(run: Run, wrap: list[str]) -> stack.Service:
         run.options,
         run.upstream,
         name="bare-proxy-callgrind",
+        wrapper=wrap,
+        ready_s=READY_S,
+    )
+
+
+def _lean_proxy(run: Run, wrap: list[str]) -> stack.Service:
+    return stack.start_lean_proxy(
+        run.procs,
+        run.options,
+        run.upstream,
+        name="lean-proxy-callgrind",
         wrapper=wrap,
         ready_s=READY_S,
     )
@@ -138,7 +150,7 @@ def _measure(
                 total, dump = counter.dump()
                 totals.append(total)
             found.append(count(config, REQUESTS, tuple(totals), dump))
-            print(f"  {config:<28} {found[-1].per_request:12,.0f} instructions/request", flush=True)
+            print(f"  {config:<30} {found[-1].per_request:12,.0f} instructions/request", flush=True)
     finally:
         run.procs.stop_pid(service.pid)
     return found

@@ -25,7 +25,9 @@ class Sample:
     rps: float
     p50_ms: float
     p99_ms: float
-    cpu_us_per_request: float
+    cpu_us_per_request: float  # utime + stime of the process under test ÷ requests
+    user_us_per_request: float  # the same, utime alone
+    sys_us_per_request: float  # the same, stime alone (syscalls, sockets, the network stack)
     other_cpu_us_per_request: float
     errors: int
     note: str = ""
@@ -72,10 +74,10 @@ def sample(config: Config, *, round_number: int, load_cpu: str, log: Path) -> Sa
     """Run wrk once against `config` and charge the CPU it took to the requests completed."""
     spec = config.spec()
     with config.around():
-        cpu_before = procs.cpu_seconds(config.measured_pid)
+        cpu_before = procs.cpu_times(config.measured_pid)
         other_before = procs.cpu_seconds(config.other_pid) if config.other_pid else 0.0
         result = wrk.run(spec, cpu=load_cpu, log=log)
-        cpu_after = procs.cpu_seconds(config.measured_pid)
+        cpu_after = procs.cpu_times(config.measured_pid)
         other_after = procs.cpu_seconds(config.other_pid) if config.other_pid else 0.0
     note = ""
     if config.tokens is not None:
@@ -90,7 +92,9 @@ def sample(config: Config, *, round_number: int, load_cpu: str, log: Path) -> Sa
         rps=result.rps,
         p50_ms=result.p50_ms,
         p99_ms=result.p99_ms,
-        cpu_us_per_request=(cpu_after - cpu_before) * 1e6 / requests,
+        cpu_us_per_request=(cpu_after.total - cpu_before.total) * 1e6 / requests,
+        user_us_per_request=(cpu_after.user - cpu_before.user) * 1e6 / requests,
+        sys_us_per_request=(cpu_after.system - cpu_before.system) * 1e6 / requests,
         other_cpu_us_per_request=(other_after - other_before) * 1e6 / requests,
         errors=result.socket_errors + result.bad_status,
         note=note,

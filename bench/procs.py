@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -151,16 +152,38 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` and its live descendants, in seconds."""
-    ticks = 0
+class CpuTimes(NamedTuple):
+    """utime and stime, in seconds: time in user space and in the kernel on the process's behalf."""
+
+    user: float
+    system: float
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+
+def stat_ticks(stat: str) -> tuple[int, int]:
+    """utime and stime, in clock ticks, from the text of `/proc/<pid>/stat`."""
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]), int(fields[12])
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    """utime and stime of `pid` and its live descendants, kept apart."""
+    user = system = 0
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{member}/stat").read_text()
-            # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-            fields = stat[stat.rindex(")") + 2 :].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
+            member_user, member_system = stat_ticks(Path(f"/proc/{member}/stat").read_text())
+            user += member_user
+            system += member_system
+    return CpuTimes(user / CLOCK_TICKS, system / CLOCK_TICKS)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and its live descendants, in seconds."""
+    return cpu_times(pid).total
 
 
 def rss_kib(pid: int) -> int:

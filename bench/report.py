@@ -17,6 +17,7 @@ from bench.suite import (
     GATEWAY_EDDSA_NEW,
     GATEWAY_HS256,
     GATEWAY_HS256_NEW,
+    LEAN_PROXY,
     NGINX,
     UPSTREAM,
 )
@@ -35,6 +36,8 @@ class Summary:
     p50_ms: float
     p99_ms: float
     cpu_us: float
+    user_us: float  # user + sys = cpu_us: both from the round(s) whose cpu_us is the median
+    sys_us: float
     other_cpu_us: float
     errors: int
     notes: str
@@ -51,6 +54,7 @@ def _summary(name: str, group: Sequence[Sample]) -> Summary:
     def median(metric: str) -> float:
         return float(statistics.median(getattr(s, metric) for s in group))
 
+    user_us, sys_us = _median_split(group)
     return Summary(
         config=name,
         rounds=len(group),
@@ -58,9 +62,22 @@ def _summary(name: str, group: Sequence[Sample]) -> Summary:
         p50_ms=median("p50_ms"),
         p99_ms=median("p99_ms"),
         cpu_us=median("cpu_us_per_request"),
+        user_us=user_us,
+        sys_us=sys_us,
         other_cpu_us=median("other_cpu_us_per_request"),
         errors=sum(s.errors for s in group),
         notes="; ".join(sorted({s.note for s in group if s.note})),
+    )
+
+
+def _median_split(group: Sequence[Sample]) -> tuple[float, float]:
+    """User and sys µs/req of the round whose total is the median (the mean of the two middle
+    rounds for an even count, as the median total is), so that user + sys = the median total."""
+    ordered = sorted(group, key=lambda s: s.cpu_us_per_request)
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    return (
+        statistics.fmean(s.user_us_per_request for s in middle),
+        statistics.fmean(s.sys_us_per_request for s in middle),
     )
 
 
@@ -70,16 +87,29 @@ def _ratio(value: float, base: Summary | None) -> str:
     return f"{value / base.cpu_us:.2f}x"
 
 
+MAIN_CAPTION = (
+    "CPU µs/req: utime + stime of the process under test (and its children) from "
+    "`/proc/<pid>/stat`, before and after the run, ÷ requests completed; user µs/req and sys "
+    "µs/req are the same two counters kept apart (the kernel's split, sampled at the clock "
+    "tick), from the round whose total is the median (the mean of the two middle rounds for an "
+    "even count), so user + sys = CPU µs/req. ÷ upstream and ÷ nginx divide the total. A proxy "
+    "has two sockets per request where the upstream alone has one, so about twice its sys time "
+    "is inherent."
+)
+
+
 def main_table(summaries: Mapping[str, Summary]) -> str:
     upstream, nginx = summaries.get(UPSTREAM), summaries.get(NGINX)
     lines = [
-        "| config | req/s | p50 ms | p99 ms | CPU µs/req | ÷ upstream | ÷ nginx | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| config | req/s | p50 ms | p99 ms | CPU µs/req | ÷ upstream | ÷ nginx "
+        "| user µs/req | sys µs/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries.values():
         lines.append(
             f"| {s.config} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.cpu_us:.1f} "
-            f"| {_ratio(s.cpu_us, upstream)} | {_ratio(s.cpu_us, nginx)} | {s.errors} |"
+            f"| {_ratio(s.cpu_us, upstream)} | {_ratio(s.cpu_us, nginx)} "
+            f"| {s.user_us:.1f} | {s.sys_us:.1f} | {s.errors} |"
         )
     return "\n".join(lines)
 
@@ -190,13 +220,8 @@ def _verdict(ok: bool) -> str:
 
 
 def cached_targets(summaries: Mapping[str, Summary]) -> list[str]:
-    upstream, bare = summaries.get(UPSTREAM), summaries.get(BARE_PROXY)
-    found = []
-    if upstream is not None and bare is not None:
-        found.append(
-            f"(reference) {BARE_PROXY}, aiohttp server + ClientSession and nothing else: "
-            f"{bare.cpu_us:.1f} µs/req = {bare.cpu_us / upstream.cpu_us:.2f}x upstream alone"
-        )
+    upstream = summaries.get(UPSTREAM)
+    found = reference_lines(summaries)
     for name in (GATEWAY_HS256, GATEWAY_EDDSA):
         gateway = summaries.get(name)
         if upstream is None or gateway is None:
@@ -210,6 +235,34 @@ def cached_targets(summaries: Mapping[str, Summary]) -> list[str]:
             f"{abs(gateway.cpu_us - CACHED_TARGET * upstream.cpu_us):.1f} µs"
         )
     return found
+
+
+def reference_lines(summaries: Mapping[str, Summary]) -> list[str]:
+    """The two aiohttp proxies that do nothing but forward, each against the upstream alone."""
+    upstream = summaries.get(UPSTREAM)
+    bare, lean = summaries.get(BARE_PROXY), summaries.get(LEAN_PROXY)
+    if upstream is None or not upstream.cpu_us:
+        return []
+    found = []
+    if bare is not None:
+        found.append(
+            f"(reference) {BARE_PROXY}, aiohttp server + ClientSession and nothing else: "
+            f"{bare.cpu_us:.1f} µs/req = {bare.cpu_us / upstream.cpu_us:.2f}x upstream alone"
+        )
+    if lean is not None:
+        found.append(
+            f"(reference) aiohttp + lean client, nothing else: {lean.cpu_us:.1f} µs/req = "
+            f"{lean.cpu_us / upstream.cpu_us:.2f}x upstream alone (aiohttp's low-level server + "
+            f"the gateway's UpstreamClient{_over_floor(summaries, lean)})"
+        )
+    return found
+
+
+def _over_floor(summaries: Mapping[str, Summary], floor: Summary) -> str:
+    gateway = summaries.get(GATEWAY_HS256)
+    if gateway is None:
+        return ""
+    return f"; {GATEWAY_HS256} costs {gateway.cpu_us - floor.cpu_us:+.1f} µs/req over it"
 
 
 def first_seen_targets(

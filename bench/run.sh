@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: install nginx and wrk when missing (Debian packages), then run the side-by-side
-# benchmark (python -m bench). Loopback only; every child is stopped at exit; bounded in time.
+# benchmark (python -m bench): upstream alone, nginx, two aiohttp reference proxies (ClientSession;
+# the gateway's own lean client) and the gateway, CPU per request split into user and sys.
+# Loopback only; every child is stopped at exit; bounded in time.
 # Tunables (environment): BENCH_DURATION (s per wrk run, default 10), BENCH_ROUNDS (default 3),
 # BENCH_GROWTH_ROUNDS, BENCH_CONNECTIONS (32), BENCH_NEW_TOKENS (200000), BENCH_RSS_TOKENS
 # (100000), BENCH_ONLY (main,paced,concurrency,bodies,workers,memory,profile,instructions),

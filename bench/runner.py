@@ -74,6 +74,8 @@ def start(options: BenchOptions, procs: Processes, work: Path, out: Path) -> Run
     )
     ed_path = write_token_file(keys, "EdDSA", options.new_tokens, work / "eddsa.txt")
     run.cycles["EdDSA"] = TokenCycle(ed_path, options.new_tokens)
+    # It runs the gateway's own client, so it needs the gateway's package.
+    run.lean_proxy = stack.start_lean_proxy(procs, options, upstream)
     run.gateway = stack.start_gateway(
         procs, options, name="gateway", keys=keys, backend_url=upstream.url
     )

@@ -1,4 +1,4 @@
-"""The processes under test: upstream, nginx, JWKS server, gateway(s) and the real backend."""
+"""The processes under test: upstream, nginx, reference proxies, JWKS, gateway(s), backend."""
 
 from __future__ import annotations
 
@@ -67,18 +67,35 @@ def start_bare_proxy(
     ready_s: float = READY_S,
 ) -> Service:
     """aiohttp server + ClientSession with nothing else: a reference for an aiohttp proxy."""
+    return _start_reference(procs, options, upstream, "bench.bare_proxy", name, wrapper, ready_s)
+
+
+def start_lean_proxy(
+    procs: Processes,
+    options: BenchOptions,
+    upstream: Service,
+    *,
+    name: str = "lean-proxy",
+    wrapper: Sequence[str] = (),
+    ready_s: float = READY_S,
+) -> Service:
+    """aiohttp's low-level server + the gateway's UpstreamClient, nothing else: its floor."""
+    return _start_reference(procs, options, upstream, "bench.lean_proxy", name, wrapper, ready_s)
+
+
+def _start_reference(
+    procs: Processes,
+    options: BenchOptions,
+    upstream: Service,
+    module: str,
+    name: str,
+    wrapper: Sequence[str],
+    ready_s: float,
+) -> Service:
+    """`python -m <module> --port N --upstream URL` on the proxy core, once it answers."""
     port = free_port()
-    argv = [
-        *wrapper,
-        sys.executable,
-        "-m",
-        "bench.bare_proxy",
-        "--port",
-        str(port),
-        "--upstream",
-        upstream.url,
-    ]
-    proc = procs.start(name, argv, cpu=options.proxy_cpu)
+    argv = [*wrapper, sys.executable, "-m", module, "--port", str(port)]
+    proc = procs.start(name, [*argv, "--upstream", upstream.url], cpu=options.proxy_cpu)
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/healthz", proc, timeout=ready_s)
     return Service(name, proc.pid, url)

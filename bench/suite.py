@@ -22,6 +22,7 @@ CONCURRENCY_LEVELS = (1, 32, 256)
 UPSTREAM = "upstream alone"
 NGINX = "nginx proxy_pass"
 BARE_PROXY = "aiohttp bare proxy"
+LEAN_PROXY = "aiohttp + lean client (floor)"
 GATEWAY_HS256 = "gateway HS256 cached"
 GATEWAY_EDDSA = "gateway EdDSA cached"
 GATEWAY_HS256_NEW = "gateway HS256 new token"
@@ -41,6 +42,7 @@ class Run:
     upstream: Service
     nginx: Service
     bare_proxy: Service | None = None
+    lean_proxy: Service | None = None
     gateway: Service | None = None
     gateway_backend: Service | None = None
     backend: Service | None = None
@@ -116,6 +118,8 @@ def main_configs(run: Run) -> list[Config]:
     configs = [direct(run, UPSTREAM), proxied(run, NGINX, run.nginx)]
     if run.bare_proxy is not None:
         configs.append(proxied(run, BARE_PROXY, run.bare_proxy))
+    if run.lean_proxy is not None:
+        configs.append(proxied(run, LEAN_PROXY, run.lean_proxy))
     if run.gateway is not None:
         configs += [
             proxied(run, GATEWAY_HS256, run.gateway),
@@ -143,8 +147,10 @@ def interleaved(
                 config, round_number=number, load_cpu=run.options.load_cpu, log=run.wrk_log
             )
             print(
-                f"  round {number} {config.name:<28} {result.rps:9.0f} req/s "
-                f"{result.cpu_us_per_request:8.1f} µs CPU/req  errors {result.errors}",
+                f"  round {number} {config.name:<30} {result.rps:9.0f} req/s "
+                f"{result.cpu_us_per_request:8.1f} µs CPU/req (user "
+                f"{result.user_us_per_request:.1f}, sys {result.sys_us_per_request:.1f})  "
+                f"errors {result.errors}",
                 flush=True,
             )
             samples.append(result)
