@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from gateway.config import ConfigError, load_settings_file
 from gateway.config_auth import MIN_TOKEN_SECRET_BYTES, TOKEN_SECRET_ENV
-from gateway.logs import configure_logging
+from gateway.logs import BatchedLines, configure_logging
 from gateway.tokens import mint_token
 
 
@@ -33,7 +34,9 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
 
     if args.workers > 1 and not args.worker:
         return serve.run_workers(argv, args.workers)
-    configure_logging(settings.log_level)
+    output = BatchedLines(sys.stdout.buffer)
+    atexit.register(output.flush)  # what is pending when the server stops, or fails
+    configure_logging(settings.log_level, batched=output)
     try:
         serve.run(settings, reuse_port=args.worker)
     except OSError as error:  # e.g. the port is taken: one line, not a traceback

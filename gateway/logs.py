@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -86,8 +88,73 @@ class AccessLog:
         self._logger.error(event, **fields)
 
 
-def configure_logging(level: str = "info", *, cache: bool = True) -> None:
-    """JSON lines to stdout. `cache=False` keeps `structlog.testing.capture_logs` working."""
+class BatchedLines:
+    """structlog's output (a `BytesLogger` stand-in) that writes debug and info lines in
+    batches while an event loop runs: at most `max_delay` seconds or `max_bytes` late, as
+    Envoy's file access log does (it flushes every second). One write per access line was 5 %
+    of the gateway's CPU (py-spy). Warnings and errors go out at once, after what is pending,
+    so the order holds; outside a running loop (or on another thread) every line does.
+    `flush()` writes what is pending: call it when the process ends."""
+
+    def __init__(
+        self, stream: BinaryIO, *, max_bytes: int = 64 * 1024, max_delay: float = 0.1
+    ) -> None:
+        self._stream = stream
+        self._max_bytes = max_bytes
+        self._max_delay = max_delay
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._armed = False  # a flush is scheduled on the loop
+        self._lock = threading.Lock()
+
+    def msg(self, message: bytes) -> None:
+        line = message + b"\n"
+        with self._lock:
+            self._pending.append(line)
+            self._size += len(line)
+            if self._size < self._max_bytes and (self._armed or self._arm()):
+                return
+            self._write_pending()
+
+    debug = info = msg
+
+    def now(self, message: bytes) -> None:
+        with self._lock:
+            self._pending.append(message + b"\n")
+            self._write_pending()
+
+    log = warn = warning = err = error = exception = critical = fatal = failure = now
+
+    def flush(self) -> None:
+        with self._lock:
+            self._armed = False
+            if self._pending:
+                self._write_pending()
+
+    def _arm(self) -> bool:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if threading.current_thread() is not threading.main_thread():
+            return False  # a loop on another thread: keep it simple, write at once
+        loop.call_later(self._max_delay, self.flush)
+        self._armed = True
+        return True
+
+    def _write_pending(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        self._stream.write(data)
+        self._stream.flush()
+
+
+def configure_logging(
+    level: str = "info", *, cache: bool = True, batched: BatchedLines | None = None
+) -> None:
+    """JSON lines to stdout (through `batched` when given). `cache=False` keeps
+    `structlog.testing.capture_logs` working."""
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
     structlog.configure(
@@ -95,6 +162,10 @@ def configure_logging(level: str = "info", *, cache: bool = True) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=(
+            structlog.BytesLoggerFactory(sys.stdout.buffer)
+            if batched is None
+            else lambda *_: batched
+        ),
         cache_logger_on_first_use=cache,
     )

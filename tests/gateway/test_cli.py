@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -189,6 +190,13 @@ async def test_sigterm_lets_requests_in_flight_finish(
         assert late.startswith(b"HTTP/1.1 200")
         assert b'"bytes": 5' in late
         assert await asyncio.wait_for(process.wait(), 30) == 0
+        # Access lines are written in batches: the last ones still reach the log at exit.
+        after = [orjson.loads(line) for line in (await process.stdout.read()).splitlines()]
+        finished = {(e["method"], e["path"], e["status"]) for e in after if e["event"] == "request"}
+        assert finished == {
+            ("GET", "/api/alice/tasks/slow", 200),
+            ("POST", "/api/alice/tasks", 200),
+        }
     finally:
         recorder.slow_release.set()
         if process.returncode is None:
