@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import sys
 import time
@@ -12,7 +11,8 @@ from pathlib import Path
 
 from gateway.config import ConfigError, load_settings_file
 from gateway.config_auth import MIN_TOKEN_SECRET_BYTES, TOKEN_SECRET_ENV
-from gateway.logs import BatchedLines, configure_logging
+from gateway.log_output import BatchedLines
+from gateway.logs import configure_logging
 from gateway.tokens import mint_token
 
 
@@ -35,7 +35,6 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if args.workers > 1 and not args.worker:
         return serve.run_workers(argv, args.workers)
     output = BatchedLines(sys.stdout.buffer)
-    atexit.register(output.flush)  # what is pending when the server stops, or fails
     configure_logging(settings.log_level, batched=output)
     try:
         serve.run(settings, reuse_port=args.worker)
@@ -43,6 +42,8 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
         listen = settings.listen
         print(f"cannot listen on {listen.host}:{listen.port}: {error.strerror}", file=sys.stderr)
         return 1
+    finally:
+        output.flush()  # what is still pending when the server stops, or fails
     return 0
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-import threading
 import time
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import structlog
 from structlog.typing import EventDict
+
+from gateway.log_output import BatchedLines
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -58,10 +58,12 @@ class AccessLog:
     """`logger.info(event, **fields)` for a service's access lines, made cheap.
 
     structlog builds a new bound logger on every `bind()`, so it is resolved once, at the
-    first line. With the production set-up (our renderer last) the line is rendered and
-    written directly: the same JSON without structlog's per-call dispatch, which costs more
-    than the rest of the line. Otherwise (`structlog.testing.capture_logs` swaps the
-    processors in place) the line takes structlog's own path. `fields` is consumed.
+    first line, when the configuration caches loggers (production); with `cache=False` (tests
+    that reconfigure) it is resolved per line, as structlog would. With the production set-up
+    (our renderer last) the line is rendered and written directly: the same JSON without
+    structlog's per-call dispatch, which costs more than the rest of the line. Otherwise
+    (`structlog.testing.capture_logs` swaps the processors in place) the line takes
+    structlog's own path. `fields` is consumed.
     """
 
     __slots__ = ("_bound", "_logger")
@@ -73,7 +75,9 @@ class AccessLog:
     def info(self, event: str, fields: dict[str, Any]) -> None:
         bound = self._bound
         if bound is None:
-            bound = self._bound = self._logger.bind()
+            bound = self._logger.bind()
+            if structlog.get_config()["cache_logger_on_first_use"]:
+                self._bound = bound
         processors = getattr(bound, "_processors", None)
         if not processors or not isinstance(processors[-1], _JsonLines):
             bound.info(event, **fields)
@@ -86,68 +90,6 @@ class AccessLog:
 
     def error(self, event: str, **fields: Any) -> None:
         self._logger.error(event, **fields)
-
-
-class BatchedLines:
-    """structlog's output (a `BytesLogger` stand-in) that writes debug and info lines in
-    batches while an event loop runs: at most `max_delay` seconds or `max_bytes` late, as
-    Envoy's file access log does (it flushes every second). One write per access line was 5 %
-    of the gateway's CPU (py-spy). Warnings and errors go out at once, after what is pending,
-    so the order holds; outside a running loop (or on another thread) every line does.
-    `flush()` writes what is pending: call it when the process ends."""
-
-    def __init__(
-        self, stream: BinaryIO, *, max_bytes: int = 64 * 1024, max_delay: float = 0.1
-    ) -> None:
-        self._stream = stream
-        self._max_bytes = max_bytes
-        self._max_delay = max_delay
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._armed = False  # a flush is scheduled on the loop
-        self._lock = threading.Lock()
-
-    def msg(self, message: bytes) -> None:
-        line = message + b"\n"
-        with self._lock:
-            self._pending.append(line)
-            self._size += len(line)
-            if self._size < self._max_bytes and (self._armed or self._arm()):
-                return
-            self._write_pending()
-
-    debug = info = msg
-
-    def now(self, message: bytes) -> None:
-        with self._lock:
-            self._pending.append(message + b"\n")
-            self._write_pending()
-
-    log = warn = warning = err = error = exception = critical = fatal = failure = now
-
-    def flush(self) -> None:
-        with self._lock:
-            self._armed = False
-            if self._pending:
-                self._write_pending()
-
-    def _arm(self) -> bool:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        if threading.current_thread() is not threading.main_thread():
-            return False  # a loop on another thread: keep it simple, write at once
-        loop.call_later(self._max_delay, self.flush)
-        self._armed = True
-        return True
-
-    def _write_pending(self) -> None:
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._size = 0
-        self._stream.write(data)
-        self._stream.flush()
 
 
 def configure_logging(

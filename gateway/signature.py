@@ -24,6 +24,9 @@ _SIGNATURE_PREFIX = VERSION + "="
 _HEX_DIGEST_LENGTH = 64
 _FIELD_BREAKS = 5
 _BLOCK_SIZE = 64  # SHA-256's, in bytes
+# RFC 2104's ipad and opad, as tables that XOR every key byte with 0x36 and 0x5C.
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 class SignatureError(Exception):
@@ -48,7 +51,9 @@ class SignedRequest(NamedTuple):
 
 def canonical_string(request: SignedRequest) -> bytes:
     """`v1`, timestamp, METHOD, path with query, user id, request id, joined by newlines."""
-    return _canonical(*request)
+    return _canonical(
+        request.timestamp, request.method, request.path_qs, request.user_id, request.request_id
+    )
 
 
 def _canonical(timestamp: int, method: str, path_qs: str, user_id: str, request_id: str) -> bytes:
@@ -70,8 +75,8 @@ class IdentitySigner:
     def __init__(self, secret: bytes) -> None:
         key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK_SIZE else secret
         key = key.ljust(_BLOCK_SIZE, b"\0")
-        self._inner = hashlib.sha256(key.translate(hmac.trans_36))
-        self._outer = hashlib.sha256(key.translate(hmac.trans_5C))
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
 
     def signature(self, canonical: bytes) -> str:
         inner = self._inner.copy()

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.errors import ApiError
-from gateway.request_context import request_context_middleware
+from gateway.request_context import RequestIds, request_context_middleware
 
 ClientFactory = Any
 
@@ -89,3 +89,11 @@ async def test_one_access_line_per_request(
     assert access[0]["request_id"] == "r-2"
     assert (access[0]["method"], access[0]["path"], access[0]["status"]) == ("GET", "/fine", 200)
     assert access[0]["duration_ms"] >= 0
+
+
+def test_new_request_ids_are_32_hex_digits_and_never_repeat() -> None:
+    ids = RequestIds()
+    drawn = [ids.for_request(None) for _ in range(1000)]  # past several batches
+    assert all(len(new) == 32 and int(new, 16) >= 0 for new in drawn)
+    assert len(set(drawn)) == len(drawn)
+    assert RequestIds().for_request(None) not in drawn  # another process starts elsewhere

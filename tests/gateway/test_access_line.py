@@ -56,3 +56,14 @@ def test_the_shortcut_goes_through_structlog_when_captured() -> None:
     assert captured == [
         {"event": "request", "status": 200, "user_id": "alice", "log_level": "info"}
     ]
+
+
+def test_without_cached_loggers_each_line_follows_the_configuration(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("info", cache=False)
+    access_log = AccessLog(structlog.get_logger("gateway"))
+    access_log.info("request", {"n": 1})
+    configure_logging("warning", cache=False)
+    access_log.info("request", {"n": 2})
+    assert [line["n"] for line in _lines(capfd.readouterr().out)] == [1]
