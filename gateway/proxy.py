@@ -25,7 +25,7 @@ from gateway.config_routes import UpstreamSettings
 from gateway.errors import ApiError
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
-from gateway.request_context import BeforeSend, Exchange
+from gateway.request_context import BeforeSend, Exchange, ms_since
 from gateway.signature import REQUEST_ID_HEADER
 from gateway.upstream_client import (
     UpstreamClient,
@@ -180,7 +180,7 @@ class Proxy:
                 timeout=chosen.timeout,
             )
         except Exception as error:
-            context.fields["upstream_ms"] = _ms_since(started)
+            context.fields["upstream_ms"] = ms_since(started)
             raise _upstream_error(error, counter) from None
         length = upstream_response.content_length
         return await self._answer(request, upstream_response, context, started, length, counter)
@@ -197,7 +197,7 @@ class Proxy:
         try:
             upstream_response = await pool.request(request.method, target, headers)
         except Exception as error:
-            context.fields["upstream_ms"] = _ms_since(started)
+            context.fields["upstream_ms"] = ms_since(started)
             raise _upstream_error(error, None) from None
         return await self._answer(
             request, upstream_response, context, started, upstream_response.content_length
@@ -218,11 +218,11 @@ class Proxy:
         try:
             if length is not None and length <= _BUFFERED_MAX and request.method != "HEAD":
                 return await _buffered(upstream_response, counter)
-            fields["upstream_ms"] = _ms_since(started)
+            fields["upstream_ms"] = ms_since(started)
             return await self._stream_back(request, upstream_response, context)
         finally:
             if "upstream_ms" not in fields:
-                fields["upstream_ms"] = _ms_since(started)
+                fields["upstream_ms"] = ms_since(started)
             upstream_response.release()
 
     async def _stream_back(
@@ -353,10 +353,6 @@ def _upstream_error(error: Exception, counter: _Counter | None) -> ApiError:
     if isinstance(error, aiohttp.ClientError | OSError | ValueError):
         return ApiError(502, "the upstream is unavailable", reason="upstream_unavailable")
     raise error
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:

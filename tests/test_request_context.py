@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.errors import ApiError
-from gateway.request_context import RequestIds, request_context_middleware
+from gateway.request_context import RequestIds, ms_since, request_context_middleware
 
 ClientFactory = Any
 
@@ -97,3 +98,9 @@ def test_new_request_ids_are_32_hex_digits_and_never_repeat() -> None:
     assert all(len(new) == 32 and int(new, 16) >= 0 for new in drawn)
     assert len(set(drawn)) == len(drawn)
     assert RequestIds().for_request(None) not in drawn  # another process starts elsewhere
+
+
+def test_durations_are_milliseconds_to_the_microsecond() -> None:
+    elapsed = ms_since(time.perf_counter() - 0.0123456)
+    assert 12.345 <= elapsed < 1000
+    assert elapsed == round(elapsed, 3)
