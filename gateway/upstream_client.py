@@ -72,35 +72,63 @@ class UpstreamResponse:
         self._pool.release(self._connection)
 
 
+# A request waiting for a connection of `pool`: given a slot (None) or a connection.
+_Waiter = tuple["UpstreamPool", asyncio.Future["UpstreamConnection | None"]]
+
+
 class _Limiter:
-    """Open connections across every pool of one client, at most `limit`."""
+    """Open connections across every pool of one client, at most `limit`. A request that finds
+    none free waits in line; it is then given a slot to connect with or, when a connection of
+    its own pool comes back reusable, that connection: kept alive, not closed and reopened."""
 
     def __init__(self, limit: int, evict_idle: Callable[[], object]) -> None:
         self.limit = limit
         self.open = 0
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.waiters: collections.deque[_Waiter] = collections.deque()
         self._evict_idle = evict_idle
 
-    async def acquire(self) -> None:
+    async def acquire(self, pool: UpstreamPool) -> UpstreamConnection | None:
+        """None: a slot is ours, to connect with. Else an open connection of `pool`."""
         if self.open < self.limit and not self.waiters:
             self.open += 1
-            return
+            return None
         # The slots may all be idle connections to other upstreams: close one for us.
         self._evict_idle()
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
+        waiter: asyncio.Future[UpstreamConnection | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        entry = (pool, waiter)
+        self.waiters.append(entry)
         try:
-            await waiter  # the slot is handed over by release()
+            return await waiter  # given by release() or hand_over()
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot came just as we gave up: pass it on
+                given = waiter.result()  # it came just as we gave up: pass it on
+                if given is None:
+                    self.release()
+                else:
+                    pool.release(given)
             else:
-                self.waiters.remove(waiter)
+                self.waiters.remove(entry)
             raise
+
+    def hand_over(self, pool: UpstreamPool, connection: UpstreamConnection) -> bool:
+        """Give a reusable connection to the first in line, if it waits on the same pool."""
+        while self.waiters:
+            waiting_pool, waiter = self.waiters[0]
+            if waiter.done():
+                self.waiters.popleft()
+            elif waiting_pool is not pool:
+                return False
+            else:
+                self.waiters.popleft()
+                waiter.set_result(connection)
+                return True
+        return False
 
     def release(self) -> None:
         while self.waiters:
-            waiter = self.waiters.popleft()
+            _, waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -178,7 +206,11 @@ class UpstreamPool:
         return None
 
     async def _connect(self) -> UpstreamConnection:
-        await self._limiter.acquire()
+        while (given := await self._limiter.acquire(self)) is not None:
+            transport = given.transport
+            if transport is not None and not transport.is_closing():
+                return given
+            # Closed since it was handed over: its slot went with it, wait again.
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -205,12 +237,15 @@ class UpstreamPool:
             and transport is not None
             and not transport.is_closing()
             and not self._closed
-            and not self._limiter.waiters  # someone waits for a slot: free this one
         )
         if not reusable:
             connection.close()
             return
         connection.busy = False
+        if self._limiter.waiters:
+            if not self._limiter.hand_over(self, connection):
+                connection.close()  # its slot goes to the first in line, for another upstream
+            return
         loop = connection.loop
         connection.idle_since = loop.time()
         self._idle.append(connection)

@@ -367,6 +367,28 @@ async def test_the_connection_limit_queues_requests(raw_upstream: Any) -> None:
     finally:
         fast.close()
     assert [body for _, _, body in results] == [b"ok"] * 3
+    assert upstream.connections == 1  # handed from one request to the next, kept alive
+
+
+async def test_a_waiter_for_another_upstream_gets_the_slot_not_the_connection(
+    raw_upstream: Any,
+) -> None:
+    first = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 1\n\na"))
+    second = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 1\n\nb"))
+    first.gate = asyncio.Event()
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    try:
+        busy = asyncio.ensure_future(get(pool_for(fast, first.port)))
+        await asyncio.wait_for(first.arrived.wait(), 5)
+        waiting = asyncio.ensure_future(get(pool_for(fast, second.port)))
+        await asyncio.sleep(0.05)
+        first.gate.set()
+        assert (await asyncio.wait_for(busy, 5))[2] == b"a"
+        assert (await asyncio.wait_for(waiting, 5))[2] == b"b"
+        await asyncio.wait_for(first.closed_by_peer.wait(), 5)  # closed to free the slot
+    finally:
+        fast.close()
+    assert (first.connections, second.connections) == (1, 1)
 
 
 async def test_a_request_that_gave_up_waiting_does_not_hold_up_the_next(
