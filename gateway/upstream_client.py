@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from multidict import CIMultiDict
@@ -109,7 +110,9 @@ class _Limiter:
                 else:
                     pool.release(given)
             else:
-                self.waiters.remove(entry)
+                # Popped already if release() or hand_over() ran between the cancel and now.
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(entry)
             raise
 
     def hand_over(self, pool: UpstreamPool, connection: UpstreamConnection) -> bool:
@@ -180,7 +183,7 @@ class UpstreamPool:
             if connection.received or method not in _IDEMPOTENT:
                 raise
             # Closed before a byte came back (typically a kept-alive connection the upstream
-            # dropped while idle): once more on a fresh one, as aiohttp does (RFC 9112 9.3.1).
+            # dropped while idle): once more on another, as aiohttp does (RFC 9112 9.3.1).
             connection = await self._connect()
             try:
                 await self._exchange(connection, head)
@@ -242,10 +245,15 @@ class UpstreamPool:
             connection.close()
             return
         connection.busy = False
-        if self._limiter.waiters:
-            if not self._limiter.hand_over(self, connection):
-                connection.close()  # its slot goes to the first in line, for another upstream
-            return
+        limiter = self._limiter
+        if limiter.waiters:
+            if limiter.hand_over(self, connection):
+                return
+            if limiter.waiters:  # the first in line waits on another upstream: our slot, now
+                self._open.discard(connection)
+                connection.close()
+                limiter.release()
+                return
         loop = connection.loop
         connection.idle_since = loop.time()
         self._idle.append(connection)

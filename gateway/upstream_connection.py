@@ -57,6 +57,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._close_delimited = False
 
     def start(self, head: bytes) -> None:
+        if self._buffered > _HIGH_WATER and self.transport is not None:
+            self.transport.resume_reading()  # the last answer was released unread
         self._reset()
         self.busy = True
         if self.transport is not None:

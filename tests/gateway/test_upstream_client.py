@@ -474,3 +474,57 @@ def _backend_at(port: int) -> Callable[[dict[str, Any]], None]:
         config["upstreams"]["backend"]["url"] = f"http://127.0.0.1:{port}"
 
     return configure
+
+
+async def test_a_request_cancelled_as_a_connection_comes_back_is_just_cancelled(
+    raw_upstream: Any,
+) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    pool = pool_for(fast, upstream.port)
+    try:
+        first = await pool.request("GET", "/x", [])
+        assert await first.read() == b"ok"
+        waiting = asyncio.ensure_future(pool.request("GET", "/y", []))
+        await asyncio.sleep(0.05)  # queued for the one connection
+        waiting.cancel()
+        first.release()  # in the same loop turn: the cancelled request is passed over
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (await asyncio.wait_for(get(pool), 5))[2] == b"ok"
+    finally:
+        fast.close()
+    assert upstream.connections == 1  # nobody wanted it: kept alive, not closed
+
+
+async def test_a_connection_released_unread_reads_again_when_reused() -> None:
+    """The answer's last bytes pushed it past the read-ahead limit (reading paused) and the
+    gateway let it go unread (the client left): the next request must still get its answer."""
+    body = b"x" * 263_000
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        writer.write(body[:262_000])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(body[262_000:])  # crosses the limit and ends the answer
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        connections.append(1)
+        writer.close()
+
+    connections: list[int] = []
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
+    pool = pool_for(fast, server.sockets[0].getsockname()[1], read_timeout=2.0)
+    try:
+        first = await pool.request("GET", "/big", [])
+        await asyncio.sleep(0.4)  # the whole answer arrives, unread
+        first.release()
+        assert (await asyncio.wait_for(get(pool), 5))[2] == b"ok"
+    finally:
+        fast.close()
+        server.close()
+    assert connections == [1]  # the same connection served both
