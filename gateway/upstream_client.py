@@ -38,6 +38,7 @@ class UpstreamResponse:
     def __init__(self, pool: UpstreamPool, connection: UpstreamConnection) -> None:
         self._pool = pool
         self._connection = connection
+        self._released = False
         self.status = connection.status
         self.reason = connection.reason.decode("utf-8", "surrogateescape")
         self.headers: CIMultiDict[str] = CIMultiDict(
@@ -70,7 +71,11 @@ class UpstreamResponse:
                 await connection.wait(self._pool.read_timeout)
 
     def release(self) -> None:
-        self._pool.release(self._connection)
+        """Give the connection back (once: a second call does nothing, so one connection can
+        never be pooled, or handed to a waiting request, twice)."""
+        if not self._released:
+            self._released = True
+            self._pool.release(self._connection)
 
 
 # A request waiting for a connection of `pool`: given a slot (None) or a connection.

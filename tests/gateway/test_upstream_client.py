@@ -528,3 +528,19 @@ async def test_a_connection_released_unread_reads_again_when_reused() -> None:
         fast.close()
         server.close()
     assert connections == [1]  # the same connection served both
+
+
+async def test_releasing_an_answer_twice_pools_its_connection_once(raw_upstream: Any) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
+    fast = UpstreamClient(max_connections=8, idle_timeout=30.0)
+    pool = pool_for(fast, upstream.port)
+    try:
+        response = await pool.request("GET", "/x", [])
+        assert await response.read() == b"ok"
+        response.release()
+        response.release()
+        results = await asyncio.wait_for(asyncio.gather(get(pool), get(pool)), 5)
+        assert [body for _, _, body in results] == [b"ok", b"ok"]
+    finally:
+        fast.close()
+    assert upstream.connections == 2  # the pooled one, and a new one for the other request
