@@ -19,6 +19,7 @@ import uvloop
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway.proxy import HOP_BY_HOP
 from gateway.upstream_client import UpstreamClient, UpstreamPool
 
 # The gateway's defaults (gateway/config.py, gateway.yaml), so the pool behaves the same.
@@ -29,20 +30,7 @@ READ_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 1.0
 
 _BODYLESS = frozenset({"GET", "DELETE", "OPTIONS"})
-_DROPPED = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",  # the client writes the upstream's own
-    }
-)
+_DROPPED = HOP_BY_HOP | {"host"}  # the client writes the upstream's own Host
 
 
 class LeanProxy:
