@@ -11,6 +11,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY backend ./backend
+COPY service_plumbing ./service_plumbing
 RUN pip install . \
     && useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin app \
     && install -d -o app -g app /data

@@ -22,8 +22,9 @@ run: $(STAMP)
 	$(PY) -m gateway.devstack
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gateway backend tests bench
-	$(VENV)/bin/ruff format --check gateway backend tests bench
+	$(VENV)/bin/ruff check gateway backend service_plumbing tests bench
+	$(VENV)/bin/ruff format --check gateway backend service_plumbing tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

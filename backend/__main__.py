@@ -7,7 +7,7 @@ import sys
 
 from backend.config import BackendSettings, ConfigError
 from backend.serve import run
-from gateway.logs import configure_logging
+from service_plumbing.logs import configure_logging
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ from backend.config import BackendSettings
 from backend.db import open_database
 from backend.tasks import DATABASE, add_routes, json_response
 from backend.trust import trust_middleware
-from gateway.drain import InFlight, inflight_middleware
-from gateway.request_context import request_context_middleware
+from service_plumbing.drain import InFlight, inflight_middleware
+from service_plumbing.request_context import request_context_middleware
 
 SETTINGS = web.AppKey("settings", BackendSettings)
 INFLIGHT = web.AppKey("inflight", InFlight)

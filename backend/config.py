@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.logs import LOG_LEVELS
+from service_plumbing.logs import LOG_LEVELS
 
 MIN_SECRET_BYTES = 32
 DEFAULT_SQLITE_FILE = "todo.db"

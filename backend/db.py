@@ -18,7 +18,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from backend.config import BackendSettings
 from backend.models import Base
-from gateway.errors import ApiError
+from service_plumbing.errors import ApiError
 
 log = structlog.get_logger("backend")
 

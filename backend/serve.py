@@ -10,8 +10,8 @@ from aiohttp import web
 
 from backend.app import INFLIGHT, create_app
 from backend.config import BackendSettings
-from gateway.drain import drain
-from gateway.server_log import server_logger
+from service_plumbing.drain import drain
+from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("backend")
 SHUTDOWN_GRACE_SECONDS = 10.0

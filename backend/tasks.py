@@ -10,7 +10,7 @@ from aiohttp import web
 from backend import service, validation
 from backend.db import Database
 from backend.trust import verified_user
-from gateway.errors import ApiError
+from service_plumbing.errors import ApiError
 
 DATABASE = web.AppKey("database", Database)
 

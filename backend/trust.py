@@ -8,20 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import ApiError
-from gateway.request_context import EXCHANGE, Handler
-from gateway.signature import (
-    REQUEST_ID_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    USER_ID_HEADER,
-    SignatureError,
-    verify_identity,
-)
+from backend.identity import IDENTITY_HEADERS, IdentityRejected, verify_identity
+from service_plumbing.errors import ApiError
+from service_plumbing.handlers import Handler
+from service_plumbing.request_context import EXCHANGE
 
 VERIFIED_USER = web.RequestKey("verified_user", str)
 PUBLIC_PATHS = frozenset({"/healthz"})
-_SINGLE_HEADERS = (USER_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, REQUEST_ID_HEADER)
 
 
 def verified_user(request: web.Request) -> str:
@@ -61,7 +54,7 @@ def _verify(
     request: web.Request, secrets: tuple[bytes, ...], max_age_seconds: float, now: float
 ) -> str:
     # A repeated identity header could be read differently by different parsers: refuse it.
-    if any(len(request.headers.getall(name, ())) > 1 for name in _SINGLE_HEADERS):
+    if any(len(request.headers.getall(name, ())) > 1 for name in IDENTITY_HEADERS):
         raise ApiError(401, "identity headers must not repeat", reason="repeated_identity")
     try:
         return verify_identity(
@@ -72,5 +65,5 @@ def _verify(
             now=now,
             max_age_seconds=max_age_seconds,
         )
-    except SignatureError as error:
+    except IdentityRejected as error:
         raise ApiError(401, error.message, reason=error.reason) from None

@@ -8,7 +8,7 @@ from typing import Any, cast
 import orjson
 
 from backend.service import ListQuery, Order, Sort, Status
-from gateway.errors import ApiError
+from service_plumbing.errors import ApiError
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000

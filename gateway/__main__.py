@@ -11,9 +11,9 @@ from pathlib import Path
 
 from gateway.config import ConfigError, load_settings_file
 from gateway.config_auth import MIN_TOKEN_SECRET_BYTES, TOKEN_SECRET_ENV
-from gateway.log_output import BatchedLines
-from gateway.logs import configure_logging
 from gateway.tokens import mint_token
+from service_plumbing.log_output import BatchedLines
+from service_plumbing.logs import configure_logging
 
 
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:

@@ -11,13 +11,14 @@ from yarl import URL
 from gateway.auth.verifier import TokenVerifier
 from gateway.config import GatewaySettings
 from gateway.cors import Cors
-from gateway.drain import InFlight
 from gateway.health import Health
 from gateway.pipeline import Gateway
 from gateway.policy import Policy
 from gateway.proxy import Proxy, client_session, upstream_client
-from gateway.request_context import RawHandler, with_request_context
+from gateway.request_context import with_request_context
 from gateway.signature import IdentitySigner
+from service_plumbing.drain import InFlight
+from service_plumbing.handlers import RawHandler
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)

@@ -18,8 +18,8 @@ from gateway.auth.settings import AuthSettings
 from gateway.config_auth import read_auth
 from gateway.config_routes import RouteSettings as RouteSettings
 from gateway.config_routes import UpstreamSettings, read_methods, read_routes, read_upstreams
-from gateway.logs import LOG_LEVELS
 from gateway.yamlenv import Problems, Reader, load_yaml
+from service_plumbing.logs import LOG_LEVELS
 
 IDENTITY_SECRET_ENV = "GATEWAY_IDENTITY_SECRET"  # noqa: S105 (a variable name)
 MIN_SECRET_BYTES = 32

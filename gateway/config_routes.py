@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from gateway.policy import parse_template
+from gateway.path_template import parse_template
 from gateway.yamlenv import Reader
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from gateway.errors import ApiError
+from service_plumbing.errors import ApiError
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Characters allowed literally in a path: unreserved, sub-delims except ';', ':' and '@'.

@@ -22,7 +22,6 @@ from yarl import URL
 
 from gateway.config import GatewaySettings, Network
 from gateway.config_routes import UpstreamSettings
-from gateway.errors import ApiError
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
 from gateway.request_context import BeforeSend, Exchange, ms_since
@@ -33,6 +32,7 @@ from gateway.upstream_client import (
     UpstreamProtocolError,
     UpstreamResponse,
 )
+from service_plumbing.errors import ApiError
 
 HOP_BY_HOP = frozenset(
     {

@@ -1,9 +1,9 @@
-"""Per-request plumbing shared by both services: request id, errors as JSON, one access line."""
+"""The gateway's request context: request id, errors as JSON, one access line, wrapped around
+its one handler without aiohttp's middleware layers (the backend uses
+`service_plumbing.request_context`)."""
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,10 +13,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.drain import InFlight
-from gateway.errors import ApiError, error_response
-from gateway.logs import AccessLog
 from gateway.signature import REQUEST_ID_HEADER
+from service_plumbing.drain import InFlight
+from service_plumbing.errors import ApiError, error_response
+from service_plumbing.handlers import RawHandler
+from service_plumbing.logs import AccessLog
+from service_plumbing.request_context import RequestIds
 
 
 @dataclass(slots=True)
@@ -28,9 +30,6 @@ class Exchange:
     fields: dict[str, Any]
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Also for aiohttp's low-level server, which makes a BaseRequest (no app, no match info).
-RawHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # A handler that is handed the exchange directly (the gateway's), instead of reading it back.
 ExchangeHandler = Callable[[web.BaseRequest, Exchange], Awaitable[web.StreamResponse]]
 
@@ -39,55 +38,12 @@ BeforeSend = Callable[[web.BaseRequest, web.StreamResponse], None]
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
-_WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 # aiohttp's own refusals (router, body size), in the contract's words.
 _HTTP_EXCEPTION_MESSAGES = {
     404: "no such route",
     405: "method not allowed",
     413: "the request body is too large",
 }
-
-
-class RequestIds:
-    """New request ids, 32 hex digits like `uuid4().hex`, from the OS's random source: drawn
-    256 at a time, one getrandom() system call per 256 requests instead of one per request.
-    Unpredictable, so a client cannot guess the id another client's request will get."""
-
-    __slots__ = ("_digits", "_next")
-
-    _BATCH = 256
-
-    def __init__(self) -> None:
-        self._digits = ""
-        self._next = 0
-
-    def for_request(self, incoming: str | None) -> str:
-        """The client's request id when it is well formed, else a new one."""
-        if incoming is not None and _WELL_FORMED_REQUEST_ID.fullmatch(incoming):
-            return incoming
-        at = self._next
-        if at >= len(self._digits):
-            self._digits = os.urandom(16 * self._BATCH).hex()
-            at = 0
-        self._next = at + 32
-        return self._digits[at : at + 32]
-
-
-def request_context_middleware(*, service: str) -> Any:
-    """Request id in and out, every failure as the contract's JSON, one access line."""
-    access_log = AccessLog(structlog.get_logger(service))
-    request_ids = RequestIds()
-
-    @web.middleware
-    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await _in_context(
-            request,
-            handler=lambda _, __: handler(request),
-            access_log=access_log,
-            request_ids=request_ids,
-        )
-
-    return request_context
 
 
 def with_request_context(

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from gateway.app import HANDLER, INFLIGHT, create_app
 from gateway.config import GatewaySettings
-from gateway.drain import drain
-from gateway.server_log import server_logger
+from service_plumbing.drain import drain
+from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("gateway")
 

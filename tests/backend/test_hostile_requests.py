@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from multidict import CIMultiDict
 
-from gateway.signature import REQUEST_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from backend.identity import REQUEST_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.backend.conftest import Api, identity_headers
 from tests.backend.test_tasks import error_of
 

@@ -8,7 +8,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway.logs import configure_logging
+from service_plumbing.logs import configure_logging
 from tests.backend.conftest import SECRET, Api, identity_headers
 
 

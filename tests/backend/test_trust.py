@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gateway.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, USER_ID_HEADER
+from backend.identity import SIGNATURE_HEADER, TIMESTAMP_HEADER, USER_ID_HEADER
 from tests.backend.conftest import OLD_SECRET, Api, identity_headers
 from tests.backend.test_tasks import error_of
 

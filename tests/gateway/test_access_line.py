@@ -9,7 +9,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway.logs import AccessLog, configure_logging
+from service_plumbing.logs import AccessLog, configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.log_output import BatchedLines
+from service_plumbing.log_output import BatchedLines
 
 
 def lines(stream: io.BytesIO) -> list[bytes]:
@@ -103,7 +103,7 @@ def test_workers_sharing_one_pipe_never_interleave_lines() -> None:
     """Two processes (as `--workers 2` under Docker) batching into one pipe."""
     writer = (
         "import asyncio, sys\n"
-        "from gateway.log_output import BatchedLines\n"
+        "from service_plumbing.log_output import BatchedLines\n"
         "out = BatchedLines(sys.stdout.buffer, max_delay=0.01)\n"
         "async def main():\n"
         "    for i in range(3000):\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import ApiError
 from gateway.paths import canonical_path, canonical_target
+from service_plumbing.errors import ApiError
 from tests.gateway.conftest import Stack, make_token, raw_request
 
 TRICKS = [

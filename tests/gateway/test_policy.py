@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import RouteSettings
-from gateway.errors import ApiError
-from gateway.policy import Policy, check_bindings, parse_template
+from gateway.path_template import parse_template
+from gateway.policy import Policy, check_bindings
+from service_plumbing.errors import ApiError
 
 ROUTES = (
     RouteSettings(

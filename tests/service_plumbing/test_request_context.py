@@ -1,4 +1,5 @@
-"""The request plumbing both services share: request ids, JSON errors, the access line."""
+"""The plain request-context middleware (the backend's): request ids, JSON errors, the access
+line."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.errors import ApiError
-from gateway.request_context import RequestIds, ms_since, request_context_middleware
+from gateway import request_context as gateway_context
+from service_plumbing import request_context as plain_context
+from service_plumbing.errors import ApiError
+from service_plumbing.request_context import RequestIds, request_context_middleware
 
 ClientFactory = Any
 
@@ -100,7 +103,8 @@ def test_new_request_ids_are_32_hex_digits_and_never_repeat() -> None:
     assert RequestIds().for_request(None) not in drawn  # another process starts elsewhere
 
 
-def test_durations_are_milliseconds_to_the_microsecond() -> None:
+@pytest.mark.parametrize("ms_since", [plain_context.ms_since, gateway_context.ms_since])
+def test_durations_are_milliseconds_to_the_microsecond(ms_since: Any) -> None:
     elapsed = ms_since(time.perf_counter() - 0.0123456)
     assert 12.345 <= elapsed < 1000
     assert elapsed == round(elapsed, 3)

@@ -1,4 +1,4 @@
-"""The gateway's log output: lines written in batches while the event loop runs."""
+"""A service's log output: lines written in batches while the event loop runs."""
 
 from __future__ import annotations
 

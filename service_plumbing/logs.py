@@ -11,7 +11,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict
 
-from gateway.log_output import BatchedLines
+from service_plumbing.log_output import BatchedLines
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 

@@ -8,13 +8,12 @@ request whose body is still arriving. So shutdown is: stop listening, answer wit
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from aiohttp import web
 
-if TYPE_CHECKING:  # the request context counts with InFlight itself
-    from gateway.request_context import Handler
+from service_plumbing.handlers import Handler
 
 
 class InFlight:

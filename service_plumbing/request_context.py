@@ -1,0 +1,126 @@
+"""A plain aiohttp middleware: request id in and out, every failure as the contract's JSON,
+one access line per request. (The gateway has its own, tuned for its single handler.)"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from service_plumbing.errors import ApiError, error_response
+from service_plumbing.handlers import Handler
+from service_plumbing.logs import AccessLog
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# aiohttp's own refusals (router, body size), in the contract's words.
+_HTTP_EXCEPTION_MESSAGES = {
+    404: "no such route",
+    405: "method not allowed",
+    413: "the request body is too large",
+}
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's id, and the fields a handler adds to its access line (user_id, …)."""
+
+    request_id: str
+    fields: dict[str, Any]
+
+
+EXCHANGE = web.RequestKey("exchange", Exchange)
+
+
+class RequestIds:
+    """New request ids, 32 hex digits like `uuid4().hex`, from the OS's random source: drawn
+    256 at a time, one getrandom() system call per 256 requests instead of one per request.
+    Unpredictable, so a client cannot guess the id another client's request will get."""
+
+    __slots__ = ("_digits", "_next")
+
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self._digits = ""
+        self._next = 0
+
+    def for_request(self, incoming: str | None) -> str:
+        """The client's request id when it is well formed, else a new one."""
+        if incoming is not None and _WELL_FORMED_REQUEST_ID.fullmatch(incoming):
+            return incoming
+        at = self._next
+        if at >= len(self._digits):
+            self._digits = os.urandom(16 * self._BATCH).hex()
+            at = 0
+        self._next = at + 32
+        return self._digits[at : at + 32]
+
+
+def request_context_middleware(*, service: str) -> Any:
+    """Request id in and out, every failure as the contract's JSON, one access line."""
+    access_log = AccessLog(structlog.get_logger(service))
+    request_ids = RequestIds()
+
+    @web.middleware
+    async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request_ids.for_request(request.headers.get(REQUEST_ID_HEADER))
+        fields: dict[str, Any] = {}
+        request[EXCHANGE] = Exchange(request_id, fields)
+        try:
+            response = await handler(request)
+        except ApiError as error:
+            response = error_response(
+                error.status,
+                error.message,
+                request_id=request_id,
+                code=error.code,
+                headers=error.headers,
+            )
+            if error.reason is not None:
+                fields.setdefault("reason", error.reason)
+        except web.HTTPException as error:
+            response = _from_http_exception(error, request_id)
+        except Exception as error:
+            # The type and the place, never the traceback or the message: either may hold data.
+            access_log.error("unhandled_error", request_id=request_id, **_where(error))
+            response = error_response(500, "internal error", request_id=request_id)
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        line = {
+            "request_id": request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": ms_since(started),
+            **fields,
+        }
+        access_log.info("request", line)
+        return response
+
+    return request_context
+
+
+def ms_since(started: float) -> float:
+    """Milliseconds since a `time.perf_counter()` reading, to the microsecond."""
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _where(error: BaseException) -> dict[str, str]:
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    place = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
+    return {"error_type": type(error).__name__, "where": place}
+
+
+def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
+    message = _HTTP_EXCEPTION_MESSAGES.get(error.status, error.reason)
+    headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+    return error_response(error.status, message, request_id=request_id, headers=headers)
