@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 USER_ID_HEADER = "X-User-Id"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 SIGNATURE_HEADER = "X-Gateway-Signature"
 REQUEST_ID_HEADER = "X-Request-ID"
 # Each must appear at most once: parsers disagree about which copy of a repeated header wins.
-IDENTITY_HEADERS = (USER_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, REQUEST_ID_HEADER)
+_IDENTITY_HEADERS = frozenset(
+    name.lower() for name in (USER_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, REQUEST_ID_HEADER)
+)
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v1=[0-9a-f]{64}")
@@ -45,9 +47,21 @@ def canonical_string(
         raise IdentityRejected("malformed_identity", "the identity headers are malformed") from None
 
 
+def identity_fields(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The identity headers by lower-case name; a repeated one is refused."""
+    found: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _IDENTITY_HEADERS:
+            if lower in found:
+                raise IdentityRejected("repeated_identity", "identity headers must not repeat")
+            found[lower] = value
+    return found
+
+
 def verify_identity(
     secrets: Sequence[bytes],
-    headers: Mapping[str, str],
+    headers: Iterable[tuple[str, str]],
     *,
     method: str,
     path_qs: str,
@@ -55,10 +69,11 @@ def verify_identity(
     max_age_seconds: float,
 ) -> str:
     """The verified user id, or `IdentityRejected`. Any of `secrets` is accepted (the first is
-    current, the rest are being rotated out)."""
-    user_id = headers.get(USER_ID_HEADER)
-    timestamp = headers.get(TIMESTAMP_HEADER)
-    presented = headers.get(SIGNATURE_HEADER)
+    current, the rest are being rotated out). `headers`: every header as received, in order."""
+    fields = identity_fields(headers)
+    user_id = fields.get("x-user-id")
+    timestamp = fields.get("x-gateway-timestamp")
+    presented = fields.get("x-gateway-signature")
     if not user_id or timestamp is None or presented is None:
         raise IdentityRejected("missing_identity", "the request carries no signed identity")
     if not _TIMESTAMP.fullmatch(timestamp):
@@ -67,9 +82,7 @@ def verify_identity(
         raise IdentityRejected("stale_signature", "the identity signature is not fresh")
     if not _SIGNATURE.fullmatch(presented):
         raise IdentityRejected("malformed_signature", "the identity signature is malformed")
-    message = canonical_string(
-        timestamp, method, path_qs, user_id, headers.get(REQUEST_ID_HEADER, "")
-    )
+    message = canonical_string(timestamp, method, path_qs, user_id, fields.get("x-request-id", ""))
     # Every secret is tried, so the time taken does not tell which one matched.
     matched = False
     for secret in secrets:

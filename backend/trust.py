@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backend.identity import IDENTITY_HEADERS, IdentityRejected, verify_identity
+from backend.identity import IdentityRejected, verify_identity
 from service_plumbing.errors import ApiError
 from service_plumbing.handlers import Handler
 from service_plumbing.request_context import EXCHANGE
@@ -53,13 +53,10 @@ def trust_middleware(
 def _verify(
     request: web.Request, secrets: tuple[bytes, ...], max_age_seconds: float, now: float
 ) -> str:
-    # A repeated identity header could be read differently by different parsers: refuse it.
-    if any(len(request.headers.getall(name, ())) > 1 for name in IDENTITY_HEADERS):
-        raise ApiError(401, "identity headers must not repeat", reason="repeated_identity")
     try:
         return verify_identity(
             secrets,
-            request.headers,
+            request.headers.items(),
             method=request.method,
             path_qs=request.raw_path,
             now=now,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from backend.config import BackendSettings
 from gateway.app import create_app
 from gateway.config import ConfigError, load_settings
 from gateway.serve import runner_options
-from gateway.signature import verify_identity
 from tests.gateway.conftest import (
     DEFAULT_YAML,
     IDENTITY_SECRET,
@@ -32,6 +30,7 @@ from tests.gateway.conftest import (
     make_token,
     settings_for,
 )
+from tests.gateway.signed_identity import signed_user
 
 ALICE = bearer("alice")["Authorization"]
 _STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3}) ")
@@ -756,14 +755,7 @@ async def test_the_upstream_verifies_exactly_what_it_receives(stack: Stack, targ
     received = await exchange(stack, head(lines))
     assert statuses(received) == [200], received
     [seen] = stack.recorder.seen
-    user = verify_identity(
-        [IDENTITY_SECRET.encode()],
-        seen.headers,
-        method=seen.method,
-        path_qs=seen.raw_path,
-        now=time.time(),
-        max_age_seconds=30,
-    )
+    user = signed_user(IDENTITY_SECRET, seen.headers, method=seen.method, path_qs=seen.raw_path)
     assert user == "alice"
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from gateway.signature import verify_identity
 from tests.gateway.conftest import IDENTITY_SECRET, Stack, StackFactory, bearer, make_token
+from tests.gateway.signed_identity import signed_user
 
 
 async def test_owner_reaches_backend_with_signed_identity(stack: Stack) -> None:
@@ -14,14 +13,7 @@ async def test_owner_reaches_backend_with_signed_identity(stack: Stack) -> None:
     assert response.status == 200
     [seen] = stack.recorder.seen
     assert seen.raw_path == "/api/alice/tasks?status=all"
-    user = verify_identity(
-        [IDENTITY_SECRET.encode()],
-        seen.headers,
-        method="GET",
-        path_qs=seen.raw_path,
-        now=time.time(),
-        max_age_seconds=30,
-    )
+    user = signed_user(IDENTITY_SECRET, seen.headers, method="GET", path_qs=seen.raw_path)
     assert user == "alice"
     assert seen.headers["X-Request-ID"] == response.headers["X-Request-ID"]
     assert "Authorization" not in seen.headers

@@ -7,7 +7,7 @@ import time
 
 from aiohttp import ClientSession
 
-from gateway.signature import SignedRequest, sign_identity
+from gateway.signature import IdentitySigner
 from tests.integration.client import Running, create, titles, user
 
 
@@ -37,14 +37,14 @@ async def test_spoofed_identity_headers_are_ignored(running: Running) -> None:
 
 
 def signed(running: Running, sub: str, path: str, *, secret: str, age: int = 0) -> dict[str, str]:
-    request = SignedRequest(
-        timestamp=int(time.time()) - age,
+    headers = IdentitySigner(secret.encode()).headers(
         method="GET",
         path_qs=path,
         user_id=sub,
         request_id=f"it-{secrets.token_hex(4)}",
+        timestamp=int(time.time()) - age,
     )
-    return sign_identity(secret.encode(), request)
+    return dict(headers)
 
 
 async def test_forged_requests_straight_to_the_backend_are_refused(running: Running) -> None:
