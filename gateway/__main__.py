@@ -1,4 +1,5 @@
-"""`python -m gateway --config gateway.yaml [--check] [--workers N]` and `... mint-token`."""
+"""`python -m gateway --config gateway.yaml [--check] [--workers N]`, `... mint-token` and
+`... probe-backend URL`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from service_plumbing.logs import configure_logging
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     if argv and argv[0] == "mint-token":
         return _mint(argv[1:], env)
+    if argv and argv[0] == "probe-backend":
+        from gateway import probe
+
+        return probe.main(argv[1:], env)
     args = _serve_parser().parse_args(argv)
     try:
         settings = load_settings_file(Path(args.config), env)
