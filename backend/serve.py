@@ -11,10 +11,17 @@ from aiohttp import web
 from backend.app import INFLIGHT, create_app
 from backend.config import BackendSettings
 from service_plumbing.drain import drain
+from service_plumbing.http_server import JsonErrorAppRunner, ParserLimits
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("backend")
 SHUTDOWN_GRACE_SECONDS = 10.0
+# The gateway's default `limits:` (gateway.yaml), plus room for the headers it adds
+# (identity, X-Forwarded-*, traceparent) and for X-Forwarded-For growing by one address: a
+# request the gateway accepts is never refused here by the parser.
+PARSER_LIMITS = ParserLimits(
+    max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
+)
 
 
 def run(settings: BackendSettings) -> None:
@@ -28,8 +35,13 @@ def run(settings: BackendSettings) -> None:
 
 async def serve(settings: BackendSettings) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(
-        app, access_log=None, logger=server_logger("backend"), shutdown_timeout=1.0
+    runner = JsonErrorAppRunner(
+        app,
+        service="backend",
+        access_log=None,
+        logger=server_logger("backend"),
+        shutdown_timeout=1.0,
+        **PARSER_LIMITS.server_options(),
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

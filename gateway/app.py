@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from yarl import URL
 
 from gateway.auth.verifier import TokenVerifier
@@ -88,19 +88,25 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     fast = upstream_client(settings)
     verifier = TokenVerifier(settings.auth, session=session)
     cors = Cors(settings.cors)
+
+    def finish_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """Every response, streamed or not, right before its headers go."""
+        response.headers[hdrs.SERVER] = "gateway"  # not aiohttp's (or the upstream's) banner
+        cors.apply(request, response)
+
     try:
         await verifier.start()
         gateway = app[GATEWAY] = Gateway(
             policy=Policy(settings.routes),
             verifier=verifier,
-            proxy=Proxy(settings, session, fast, before_send=cors.apply),
+            proxy=Proxy(settings, session, fast, before_send=finish_headers),
             cors=cors,
             health=Health(settings, session, verifier),
             signer=IdentitySigner(settings.identity_secret),
             max_token_bytes=settings.auth.max_token_bytes,
         )
         app[HANDLER] = with_request_context(
-            gateway.handle, service="gateway", before_send=cors.apply, inflight=app[INFLIGHT]
+            gateway.handle, service="gateway", before_send=finish_headers, inflight=app[INFLIGHT]
         )
         yield
     finally:

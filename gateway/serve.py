@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.app import HANDLER, INFLIGHT, create_app
 from gateway.config import GatewaySettings
 from service_plumbing.drain import drain
+from service_plumbing.http_server import JsonErrorServer
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("gateway")
@@ -45,7 +46,7 @@ class GatewayRunner(web.BaseRunner):
         self._app.on_startup.freeze()
         await self._app.startup()
         self._app.freeze()
-        return web.Server(self._app[HANDLER], **self._kwargs)
+        return JsonErrorServer(self._app[HANDLER], service="gateway", **self._kwargs)
 
     async def _cleanup_server(self) -> None:
         await self._app.cleanup()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from service_plumbing.errors import ApiError, error_response
 from service_plumbing.handlers import Handler
@@ -93,6 +93,7 @@ def request_context_middleware(*, service: str) -> Any:
             response = error_response(500, "internal error", request_id=request_id)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
+            response.headers[hdrs.SERVER] = service  # not aiohttp's banner
         line = {
             "request_id": request_id,
             "method": request.method,
