@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -54,39 +55,51 @@ class _JsonLines:
         return self.render(event)
 
 
+@dataclass(frozen=True, slots=True)
+class _Direct:
+    """What `configure_logging` set up, for `AccessLog`'s direct path."""
+
+    processors: list[Any]  # the list structlog was configured with (and still holds)
+    renderer: _JsonLines
+    output: Any  # `msg(bytes)`: a BytesLogger or BatchedLines
+    info_enabled: bool
+
+    def active(self) -> bool:
+        """Still our configuration: not replaced, and not swapped in place by
+        `structlog.testing.capture_logs`."""
+        processors = self.processors
+        return (
+            processors[-1] is self.renderer and structlog.get_config()["processors"] is processors
+        )
+
+
+_direct: _Direct | None = None
+
+
 class AccessLog:
     """`logger.info(event, **fields)` for a service's access lines, made cheap.
 
-    structlog builds a new bound logger on every `bind()`, so it is resolved once, at the
-    first line, when the configuration caches loggers (production); with `cache=False` (tests
-    that reconfigure) it is resolved per line, as structlog would. With the production set-up
-    (our renderer last) the line is rendered and written directly: the same JSON without
-    structlog's per-call dispatch, which costs more than the rest of the line. Otherwise
-    (`structlog.testing.capture_logs` swaps the processors in place) the line takes
-    structlog's own path. `fields` is consumed.
+    While `configure_logging`'s set-up is in force, the line is rendered by its renderer and
+    written to its output directly: the same JSON without structlog's per-call dispatch (a
+    bound logger per `bind()`, the processor chain), which costs more than the rest of the
+    line. Otherwise (another configuration, or `structlog.testing.capture_logs`) the line
+    takes structlog's own path. Only public structlog API is used. `fields` is consumed.
     """
 
-    __slots__ = ("_bound", "_logger")
+    __slots__ = ("_logger",)
 
     def __init__(self, logger: Any) -> None:
         self._logger = logger
-        self._bound: Any = None
 
     def info(self, event: str, fields: dict[str, Any]) -> None:
-        bound = self._bound
-        if bound is None:
-            bound = self._logger.bind()
-            if structlog.get_config()["cache_logger_on_first_use"]:
-                self._bound = bound
-        processors = getattr(bound, "_processors", None)
-        if not processors or not isinstance(processors[-1], _JsonLines):
-            bound.info(event, **fields)
+        direct = _direct
+        if direct is None or not direct.active():
+            self._logger.info(event, **fields)
             return
-        if not bound.is_enabled_for(logging.INFO):
-            return
-        fields["event"] = event
-        fields["level"] = "info"
-        bound._logger.msg(processors[-1].render(fields))
+        if direct.info_enabled:
+            fields["event"] = event
+            fields["level"] = "info"
+            direct.output.msg(direct.renderer.render(fields))
 
     def error(self, event: str, **fields: Any) -> None:
         self._logger.error(event, **fields)
@@ -97,17 +110,17 @@ def configure_logging(
 ) -> None:
     """JSON lines to stdout (through `batched` when given). `cache=False` keeps
     `structlog.testing.capture_logs` working."""
+    global _direct
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    renderer = _JsonLines()
+    processors: list[Any] = [structlog.processors.add_log_level, renderer]
+    output = structlog.BytesLogger(sys.stdout.buffer) if batched is None else batched
+    minimum = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[structlog.processors.add_log_level, _JsonLines()],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=(
-            structlog.BytesLoggerFactory(sys.stdout.buffer)
-            if batched is None
-            else lambda *_: batched
-        ),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(minimum),
+        logger_factory=lambda *_: output,
         cache_logger_on_first_use=cache,
     )
+    _direct = _Direct(processors, renderer, output, info_enabled=minimum <= logging.INFO)
