@@ -75,22 +75,8 @@ def request_context_middleware(*, service: str) -> Any:
         request[EXCHANGE] = Exchange(request_id, fields)
         try:
             response = await handler(request)
-        except ApiError as error:
-            response = error_response(
-                error.status,
-                error.message,
-                request_id=request_id,
-                code=error.code,
-                headers=error.headers,
-            )
-            if error.reason is not None:
-                fields.setdefault("reason", error.reason)
-        except web.HTTPException as error:
-            response = _from_http_exception(error, request_id)
         except Exception as error:
-            # The type and the place, never the traceback or the message: either may hold data.
-            access_log.error("unhandled_error", request_id=request_id, **_where(error))
-            response = error_response(500, "internal error", request_id=request_id)
+            response = _failure_response(error, request_id, fields, access_log)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
             response.headers[hdrs.SERVER] = service  # not aiohttp's banner
@@ -106,6 +92,26 @@ def request_context_middleware(*, service: str) -> Any:
         return response
 
     return request_context
+
+
+def _failure_response(
+    error: Exception, request_id: str, fields: dict[str, Any], access_log: AccessLog
+) -> web.StreamResponse:
+    if isinstance(error, ApiError):
+        if error.reason is not None:
+            fields.setdefault("reason", error.reason)
+        return error_response(
+            error.status,
+            error.message,
+            request_id=request_id,
+            code=error.code,
+            headers=error.headers,
+        )
+    if isinstance(error, web.HTTPException):
+        return _from_http_exception(error, request_id)
+    # The type and the place, never the traceback or the message: either may hold data.
+    access_log.error("unhandled_error", request_id=request_id, **_where(error))
+    return error_response(500, "internal error", request_id=request_id)
 
 
 def ms_since(started: float) -> float:
