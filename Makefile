@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 
 # The Node.js identity verifier against protocol/identity-vectors.json (no npm packages).
 protocol:
-	node --test protocol/
+	node --test --test-reporter=spec protocol/
 
 test: $(STAMP) lint typecheck protocol
 	$(PY) -m pytest

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PATH = Path(__file__).resolve().parent.parent / "protocol" / "identity-vectors.json"
 VECTORS: dict[str, Any] = json.loads(PATH.read_text(encoding="utf-8"))
 MAX_AGE_SECONDS: int = VECTORS["max_age_seconds"]
@@ -15,6 +17,4 @@ SECRETS: list[bytes] = [secret.encode() for secret in VECTORS["secrets"]]
 
 def cases(kind: str) -> list[Any]:
     """The vectors of one kind (`valid`, `invalid`, `unsignable`) as pytest parameters."""
-    import pytest
-
     return [pytest.param(case, id=case["name"]) for case in VECTORS[kind]]
