@@ -8,7 +8,6 @@ that tie a path parameter to the verified token (`{user_id}` must equal the toke
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,27 +15,20 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ApiError
+from gateway.path_template import Template, parse_template
 from gateway.paths import Target, canonical_target, decode_segment
 
 if TYPE_CHECKING:
-    from gateway.config_routes import RouteSettings
+    from gateway.config import RouteSettings
 
 # A binding's value: `user` is the verified user id; anything else names a string claim.
 USER = "user"
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A route without `methods` takes every method but these: TRACE/TRACK echo the request
 # (cookies included) back to the caller, CONNECT asks for a tunnel. A route must name them.
 _NEVER_IMPLIED = frozenset({"TRACE", "TRACK", "CONNECT"})
 # Resolved request lines remembered, and the longest target remembered.
 _RESOLVED_ENTRIES = 4096
 _RESOLVED_TARGET_CHARS = 256
-_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    pattern: re.Pattern[str]
-    params: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,40 +52,6 @@ class Route:
 class Match:
     route: Route
     params: Mapping[str, str]
-
-
-def parse_template(template: str) -> Template:
-    """Compile a path template, or raise ValueError saying what is wrong with it."""
-    if not template.startswith("/"):
-        raise ValueError(f'path template must start with "/": {template!r}')
-    if template == "/":
-        return Template(re.compile("/"), ())
-    parts: list[str] = []
-    params: list[str] = []
-    segments = template[1:].split("/")
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        parts.append(_segment_pattern(segment, last, params, template))
-    return Template(re.compile("/" + "/".join(parts)), tuple(params))
-
-
-def _segment_pattern(segment: str, last: bool, params: list[str], template: str) -> str:
-    if segment.startswith("{") and segment.endswith("}"):
-        name = segment[1:-1]
-        rest = name.endswith("...")
-        name = name.removesuffix("...")
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"bad parameter name {segment!r} in {template!r}")
-        if name in params:
-            raise ValueError(f"parameter {name!r} appears twice in {template!r}")
-        if rest and not last:
-            raise ValueError(f"{segment!r} must be the last segment of {template!r}")
-        params.append(name)
-        # Canonical paths have no empty segment except a trailing one.
-        return f"(?P<{name}>[^/].*)" if rest else f"(?P<{name}>[^/]+)"
-    if not _LITERAL.fullmatch(segment) or segment in (".", ".."):
-        raise ValueError(f"bad literal segment {segment!r} in {template!r}")
-    return re.escape(segment)
 
 
 def compile_route(settings: RouteSettings) -> Route:

@@ -133,8 +133,12 @@ def test_route_needs_exactly_one_target() -> None:
     )
 
 
-def test_not_yaml() -> None:
-    assert problems("listen: [", gateway_env())[0].startswith("not valid YAML")
+def test_not_yaml_is_one_line_naming_file_line_and_column() -> None:
+    text = DEFAULT.replace("  port: ${GATEWAY_PORT:-8080}", "  port: @8080")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(text, gateway_env(), source="conf/gateway.yaml")
+    [line] = caught.value.problems  # and no follow-on `unknown upstream` or `no key source`
+    assert line.startswith("conf/gateway.yaml:8:9: not valid YAML: ")
 
 
 def test_secrets_never_appear_in_problems() -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from gateway.config import RouteSettings
 from gateway.errors import ApiError
-from gateway.policy import Policy, check_bindings, parse_template
+from gateway.path_template import parse_template
+from gateway.policy import Policy, check_bindings
 
 ROUTES = (
     RouteSettings(
