@@ -1,8 +1,8 @@
 """The gateway's settings: `gateway.yaml` (with `${VAR}` interpolation) into frozen models.
 
-Each section is one model class and one field of `GatewaySettings`. Every problem is reported
-with its YAML path, once per root cause (`ConfigError.problems`), so `python -m gateway
---check` can list them all: a reference to something declared but broken is not a second one.
+A section is one model class and one field of `GatewaySettings`. Every problem is reported with
+its YAML path, once per root cause, so `python -m gateway --check` lists them all: a reference
+to something declared but broken (an upstream with a bad URL) is not a second problem.
 """
 
 from __future__ import annotations
@@ -13,39 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    PlainValidator,
-    ValidationError,
-    ValidationInfo,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from yarl import URL
 
+from gateway import yamlenv
 from gateway.auth.settings import TOKEN_SECRET_ENV, AuthSettings
 from gateway.logs import LOG_LEVELS
 from gateway.path_template import parse_template
-from gateway.yamlenv import (
-    Bool,
-    ConfigError,
-    DropSwitchedOff,
-    EnvSecret,
-    Float,
-    HttpUrl,
-    Int,
-    ListFromEnv,
-    Section,
-    Strings,
-    Switchable,
-    describe,
-    load_yaml,
-)
-
-__all__ = ["ConfigError", "GatewaySettings", "RouteSettings", "load_settings"]
+from gateway.yamlenv import ConfigError as ConfigError
 
 IDENTITY_SECRET_ENV = "GATEWAY_IDENTITY_SECRET"  # noqa: S105 (a variable name)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -58,37 +33,26 @@ def _method(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-def _origin(text: str) -> str:
-    url = URL(text)
-    if text == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/":
-        raise ValueError(f"not an origin: {text!r}")
-    return text
+def _origin(value: Any) -> Any:
+    url = URL(value) if isinstance(value, str) else None
+    if url is not None and (
+        value == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/"
+    ):
+        raise ValueError(f"not an origin: {value!r}")
+    return value
 
 
-def _network(value: Any) -> Network:
+def _network(value: Any) -> Any:
     try:
-        return ipaddress.ip_network(value if isinstance(value, str) else "", strict=False)
+        return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
     except ValueError:
         raise ValueError(f"not an IP address or CIDR: {value!r}") from None
-
-
-def _upstream_url(text: str) -> str:
-    url = URL(text)
-    if url.query_string or url.fragment:
-        raise ValueError(f"expected an http(s) URL, got {text!r}")
-    return str(url).rstrip("/")
 
 
 def _log_level(value: Any) -> Any:
     if isinstance(value, str) and value.lower() not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
     return value.lower() if isinstance(value, str) else value
-
-
-def _absolute(path: str) -> str:
-    if not path.startswith("/"):
-        raise ValueError('must start with "/"')
-    return path
 
 
 def _bindings(value: Any) -> Any:
@@ -100,58 +64,65 @@ def _bindings(value: Any) -> Any:
     return tuple((str(param), claim) for param, claim in value.items())
 
 
-Methods = Annotated[tuple[Annotated[str, BeforeValidator(_method)], ...], ListFromEnv]
+Methods = Annotated[tuple[Annotated[str, BeforeValidator(_method)], ...], yamlenv.ListFromEnv]
+Origins = Annotated[tuple[Annotated[str, BeforeValidator(_origin)], ...], yamlenv.ListFromEnv]
+Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
 
 
-class ListenSettings(Section):
+class ListenSettings(yamlenv.Section):
     host: str = "0.0.0.0"  # noqa: S104 - a gateway listens for the world by design
-    port: Annotated[Int, Field(le=65535)] = 8080
+    port: Annotated[yamlenv.Int, Field(le=65535)] = 8080
 
 
-class LimitSettings(Section):
-    max_body_bytes: Int = 1024 * 1024
+class LimitSettings(yamlenv.Section):
+    max_body_bytes: yamlenv.Int = 1024 * 1024
     # Above aiohttp's 8190 default so a long token reaches our code and gets a JSON 401.
-    max_header_bytes: Annotated[Int, Field(ge=1024)] = 65536
-    max_request_line_bytes: Annotated[Int, Field(ge=1024)] = 16384
-    max_headers: Annotated[Int, Field(ge=16)] = 128
+    max_header_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 65536
+    max_request_line_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 16384
+    max_headers: Annotated[yamlenv.Int, Field(ge=16)] = 128
 
 
-class CorsSettings(Section):
-    allow_origins: Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], ListFromEnv] = (
-        "http://localhost:3000",
-    )
+class CorsSettings(yamlenv.Section):
+    allow_origins: Origins = ("http://localhost:3000",)
     allow_methods: Methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
-    allow_headers: Strings = ("Authorization", "Content-Type", "X-Request-ID")
-    expose_headers: Strings = ("X-Request-ID",)
-    allow_credentials: Bool = True
-    max_age_seconds: Int = 600
+    allow_headers: yamlenv.Strings = ("Authorization", "Content-Type", "X-Request-ID")
+    expose_headers: yamlenv.Strings = ("X-Request-ID",)
+    allow_credentials: yamlenv.Bool = True
+    max_age_seconds: yamlenv.Int = 600
 
 
-class ReadinessSettings(Section):
+class ReadinessSettings(yamlenv.Section):
     upstream: str = "backend"
-    path: Annotated[str, AfterValidator(_absolute)] = "/healthz"
-    timeout_seconds: Float = 2.0
+    path: str = Field(default="/healthz", pattern="^/")
+    timeout_seconds: yamlenv.Float = 2.0
 
 
-class PoolSettings(Section):
-    max_connections: Int = 1024
-    keepalive_timeout_seconds: Float = 30.0
+class PoolSettings(yamlenv.Section):
+    max_connections: yamlenv.Int = 1024
+    keepalive_timeout_seconds: yamlenv.Float = 30.0
 
 
-class IdentitySettings(Section):
-    secret: EnvSecret = Field(
+class IdentitySettings(yamlenv.Section):
+    secret: yamlenv.EnvSecret = Field(
         IDENTITY_SECRET_ENV, validation_alias="secret_env", validate_default=True, repr=False
     )
 
 
-class UpstreamSettings(Switchable):
+class UpstreamSettings(yamlenv.Switchable):
     name: str
-    url: Annotated[HttpUrl, AfterValidator(_upstream_url)]  # no trailing slash
-    connect_timeout_seconds: Float = 5.0
-    read_timeout_seconds: Float = 30.0
+    url: yamlenv.HttpUrl  # scheme://host[:port][/prefix], no trailing slash
+    connect_timeout_seconds: yamlenv.Float = 5.0
+    read_timeout_seconds: yamlenv.Float = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _bare(cls, url: str) -> str:
+        if URL(url).query_string or URL(url).fragment:
+            raise ValueError(f"expected an http(s) URL, got {url!r}")
+        return str(URL(url)).rstrip("/")
 
 
-class RouteSettings(Section):
+class RouteSettings(yamlenv.Section):
     name: str
     path: str
     methods: Methods = ()  # empty: every method
@@ -159,12 +130,12 @@ class RouteSettings(Section):
     upstream: str | None = None
     respond: Literal["healthz", "readyz"] | None = None
     bindings: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_bindings)] = ()
-    forward_authorization: Bool = False
+    forward_authorization: yamlenv.Bool = False
 
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
+        if isinstance(data, dict):  # `respond` routes are public, public ones forward the token
             data = {"auth": "public" if data.get("respond") else "required", **data}
             data.setdefault("forward_authorization", data["auth"] == "public")
         return data
@@ -178,21 +149,18 @@ class RouteSettings(Section):
     @field_validator("upstream")
     @classmethod
     def _declared(cls, upstream: str | None, info: ValidationInfo) -> str | None:
-        declared = (info.context or {}).get("upstreams")
-        if upstream is not None and declared is not None and upstream not in declared:
+        if upstream not in (info.context or {}).get("upstreams", {upstream}):
             raise ValueError(f"unknown upstream {upstream!r}")
         return upstream
 
     @field_validator("bindings")
     @classmethod
-    def _bound_params(
-        cls, bindings: tuple[tuple[str, str], ...], info: ValidationInfo
-    ) -> tuple[tuple[str, str], ...]:
+    def _bound(cls, bindings: tuple[tuple[str, str], ...], info: ValidationInfo) -> Any:
         if bindings and info.data.get("auth") == "public":
             raise ValueError("bindings need `auth: required`")
-        params = parse_template(info.data["path"]).params if "path" in info.data else None
+        params = parse_template(info.data["path"]).params if "path" in info.data else ()
         for param, _ in bindings:
-            if params is not None and param not in params:
+            if "path" in info.data and param not in params:
                 raise ValueError(f".{param}: the path has no parameter {{{param}}}")
         return bindings
 
@@ -203,44 +171,31 @@ class RouteSettings(Section):
         return self
 
 
-def _named_by_key(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
+def _named_by_key(table: Any) -> Any:
+    if not isinstance(table, dict):
+        return table
     return {
-        name: {**item, "name": name} if isinstance(item, dict) else item
-        for name, item in value.items()
+        key: {**item, "name": key} if isinstance(item, dict) else item
+        for key, item in table.items()
     }
 
 
-def _named_by_path(value: Any) -> Any:
-    if not isinstance(value, list):
-        return value
-    return [
-        {"name": f"routes[{i}]", **item} if isinstance(item, dict) else item
-        for i, item in enumerate(value)
-    ]
-
-
-class GatewaySettings(Section):
+class GatewaySettings(yamlenv.Section):
     listen: ListenSettings = ListenSettings()
     log_level: Annotated[str, BeforeValidator(_log_level)] = "info"
-    shutdown_grace_seconds: Float = 10.0
+    shutdown_grace_seconds: yamlenv.Float = 10.0
     limits: LimitSettings = LimitSettings()
-    trusted_proxies: Annotated[
-        tuple[Annotated[Network, PlainValidator(_network)], ...], ListFromEnv
-    ] = ()
-    auth: AuthSettings = Field(default_factory=AuthSettings, validate_default=True)
+    trusted_proxies: Networks = ()
+    auth: AuthSettings = AuthSettings()
     identity: IdentitySettings = Field(default_factory=dict, validate_default=True)
     cors: CorsSettings = CorsSettings()
     # By name, in order; a switched-off upstream is left out, and so are the routes to it.
-    upstream_table: Annotated[
-        dict[str, UpstreamSettings], BeforeValidator(_named_by_key), DropSwitchedOff
-    ] = Field(default_factory=dict, validation_alias="upstreams")
-    readiness: ReadinessSettings = ReadinessSettings()
-    pool: PoolSettings = Field(PoolSettings(), validation_alias="connection_pool")
-    routes: Annotated[tuple[RouteSettings, ...], BeforeValidator(_named_by_path)] = Field(
-        (), validate_default=True
+    upstream_table: Annotated[dict[str, UpstreamSettings], BeforeValidator(_named_by_key)] = Field(
+        default_factory=dict, validation_alias="upstreams"
     )
+    readiness: ReadinessSettings = ReadinessSettings()
+    pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
+    routes: Annotated[tuple[RouteSettings, ...], yamlenv.named_by_path("routes")] = ()
 
     @property
     def identity_secret(self) -> bytes:
@@ -257,54 +212,38 @@ class GatewaySettings(Section):
     @classmethod
     def _declared_upstreams(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict) and isinstance(info.context, dict):
-            upstreams = data.get("upstreams")
-            info.context["upstreams"] = set(upstreams) if isinstance(upstreams, dict) else set()
+            info.context["upstreams"] = set(data.get("upstreams") or ())
         return data
 
-    @field_validator("auth")
+    @field_validator("upstream_table")
     @classmethod
-    def _has_key_source(cls, auth: AuthSettings) -> AuthSettings:
-        if auth.secret is None and not auth.jwks:
-            raise ValueError(
-                f"no key source: set {TOKEN_SECRET_ENV} (HS256 tokens) "
-                "or BETTER_AUTH_URL (a JWKS), or configure one"
-            )
-        return auth
-
-    @field_validator("identity", mode="wrap")
-    @classmethod
-    def _not_the_token_secret(
-        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> IdentitySettings:
-        identity: IdentitySettings = handler(value)
-        token = getattr(info.data.get("auth"), "secret", None)
-        if token is not None and hmac.compare_digest(identity.secret, token.secret):
-            name = value.get("secret_env") if isinstance(value, dict) else None
-            raise ValueError(
-                f".secret_env: {name or IDENTITY_SECRET_ENV} must differ from the token secret"
-            )
-        return identity
-
-    @field_validator("readiness")
-    @classmethod
-    def _probes_an_upstream(
-        cls, readiness: ReadinessSettings, info: ValidationInfo
-    ) -> ReadinessSettings:
-        upstreams = info.data.get("upstream_table")
-        if upstreams is not None and readiness.upstream not in upstreams:
-            raise ValueError(f".upstream: unknown upstream {readiness.upstream!r}")
-        return readiness
+    def _switched_on(cls, table: dict[str, UpstreamSettings | None]) -> dict[str, Any]:
+        return {name: upstream for name, upstream in table.items() if upstream}
 
     @field_validator("routes")
     @classmethod
-    def _switched_on(
-        cls, routes: tuple[RouteSettings, ...], info: ValidationInfo
-    ) -> tuple[RouteSettings, ...]:
+    def _to_switched_on(cls, routes: tuple[RouteSettings, ...], info: ValidationInfo) -> Any:
         upstreams = info.data.get("upstream_table", {})
-        routes = tuple(r for r in routes if r.upstream is None or r.upstream in upstreams)
-        if not routes:
-            raise ValueError("no routes are configured")
-        return routes
+        return tuple(route for route in routes if route.upstream in (None, *upstreams))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        """Rules across sections, checked once every section is valid on its own."""
+        token = self.auth.secret
+        if token is None and not self.auth.jwks:
+            raise ValueError(
+                f"auth: no key source: set {TOKEN_SECRET_ENV} (HS256 tokens) or "
+                "BETTER_AUTH_URL (a JWKS), or configure one"
+            )
+        if token is not None and hmac.compare_digest(token.secret, self.identity_secret):
+            raise ValueError(
+                "identity.secret_env: the identity secret must differ from the token secret"
+            )
+        if self.readiness.upstream not in self.upstream_table:
+            raise ValueError(f"readiness.upstream: unknown upstream {self.readiness.upstream!r}")
+        if not self.routes:
+            raise ValueError("routes: no routes are configured")
+        return self
 
 
 def load_settings_file(path: Path, env: Mapping[str, str]) -> GatewaySettings:
@@ -319,11 +258,4 @@ def load_settings(
     text: str, env: Mapping[str, str], *, source: str = "gateway.yaml"
 ) -> GatewaySettings:
     """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
-    document, problems = load_yaml(text, env, source)
-    try:
-        settings = GatewaySettings.model_validate(document or {}, context={"env": env})
-    except ValidationError as error:
-        problems += [describe(item) for item in error.errors(include_url=False)]
-    if problems:
-        raise ConfigError(problems)
-    return settings
+    return yamlenv.load(GatewaySettings, text, env, source)

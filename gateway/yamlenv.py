@@ -1,39 +1,47 @@
-"""YAML with `${VAR}` interpolation, the value types it may feed, and problems by YAML path.
+"""gateway.yaml with `${VAR}` interpolation, the value types of its models, problems by path.
 
 Interpolation runs on string scalars *after* parsing, so a variable's value can never add
-structure to the document. A scalar that used a variable is `Interpolated`: only those may be
-read as numbers, booleans or comma-separated lists (`GATEWAY_PORT=8080`).
+structure. A scalar that used a variable is `Interpolated`: only those may be read as numbers,
+booleans or comma-separated lists (`GATEWAY_PORT=8080`); a literal "8080" stays a string.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    Strict,
+    ValidationError,
     ValidationInfo,
-    ValidatorFunctionWrapHandler,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 from yarl import URL
 
 MIN_SECRET_BYTES = 32
+M = TypeVar("M", bound="Section")
 # ${VAR}, ${VAR:-default} (default when unset or empty), ${VAR:?message} (error when so), $$.
-_EXPRESSION = re.compile(
-    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}"
-)
-_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True}
-_BOOLEANS |= {"false": False, "no": False, "off": False, "0": False}
+_EXPRESSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}
+_EXPECTED |= {"string_type": "a string", "tuple_type": "a list", "model_type": "a mapping"}
+_MESSAGES = {  # pydantic's error types in our words
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "less_than_equal": "must be at most {le}, got {input!r}",
+    "literal_error": "{input!r} is not one of {expected}",
+    "string_pattern_mismatch": "must match {pattern}, got {input!r}",
+    "value_error": "{error}",
+}
 
 
 class ConfigError(Exception):
@@ -51,7 +59,7 @@ class Interpolated(str):
 class Section(BaseModel):
     """One mapping of gateway.yaml: frozen, unknown keys refused, an empty value is unset."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    model_config = {"frozen": True, "extra": "forbid", "validate_by_name": True}
 
     @model_validator(mode="before")
     @classmethod
@@ -62,29 +70,13 @@ class Section(BaseModel):
 
 
 class Switchable(Section):
-    """A section that `enabled_when_set: VAR` switches off (validated as None, values unchecked)
-    while the variable is unset or empty."""
+    """Switched off (None, its values unchecked) by `enabled_when_set: VAR` while VAR is unset."""
 
     @model_validator(mode="wrap")
     @classmethod
-    def _switched_off(
-        cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-    ) -> Any:
-        if isinstance(data, dict) and "enabled_when_set" in data:
-            if not env_of(info).get(str(data["enabled_when_set"]), ""):
-                return None
-            data = {key: value for key, value in data.items() if key != "enabled_when_set"}
-        return handler(data)
-
-
-def _drop_off(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: item for key, item in value.items() if item is not None}
-    return tuple(item for item in value if item is not None)
-
-
-# After a collection of `Switchable`s: leaves out the switched-off ones.
-DropSwitchedOff = AfterValidator(_drop_off)
+    def _switch(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
+        gate = data.pop("enabled_when_set", None) if isinstance(data, dict) else None
+        return None if gate is not None and not env_of(info).get(str(gate)) else handler(data)
 
 
 def env_of(info: ValidationInfo) -> Mapping[str, str]:
@@ -102,67 +94,77 @@ def secret_from_env(env: Mapping[str, str], name: str) -> bytes:
     return secret
 
 
-def _secret_named(value: Any, info: ValidationInfo) -> Any:
-    return secret_from_env(env_of(info), value) if isinstance(value, str) else value
+def _scalar(value: Any) -> Any:
+    """A variable's text as the number or boolean it spells; other text is refused later."""
+    if not isinstance(value, Interpolated):
+        return value
+    if value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            number = kind(value)
+            return number if math.isfinite(number) else value
+    return value
 
 
-# Given in gateway.yaml as the name of the variable that holds it.
-EnvSecret = Annotated[bytes, BeforeValidator(_secret_named)]
-
-
-def _from_env(parse: Callable[[str], object]) -> BeforeValidator:
-    def convert(value: Any) -> Any:
-        if not isinstance(value, Interpolated):
-            return value
-        try:
-            return parse(value)
-        except ValueError:
-            return value  # refused below with the text in the message
-
-    return BeforeValidator(convert)
-
-
-def _finite(text: str) -> float:
-    if not math.isfinite(number := float(text)):
-        raise ValueError(text)
-    return number
-
-
-def _boolean(text: str) -> bool:
-    if text.lower() not in _BOOLEANS:
-        raise ValueError(text)
-    return _BOOLEANS[text.lower()]
-
-
-def _parts(text: Any) -> list[Any]:
-    if isinstance(text, Interpolated):
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return [text]
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, list):
-        return [part for item in value for part in _parts(item)]
-    return _parts(value) if isinstance(value, Interpolated) else value
+def _list(value: Any) -> Any:
+    """A list, or from a variable a comma-separated text (`CORS_ALLOW_ORIGINS=https://a,b`)."""
+    if isinstance(value, Interpolated):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        return value
+    split = [_list(item) if isinstance(item, Interpolated) else [item] for item in value]
+    return [part for parts in split for part in parts]
 
 
 def _http_url(text: str) -> str:
-    url = URL(text)
-    if url.scheme not in ("http", "https") or not url.host:
+    if URL(text).scheme not in ("http", "https") or not URL(text).host:
         raise ValueError(f"expected an http(s) URL, got {text!r}")
     return text
 
 
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-Int = Annotated[int, Strict(), _from_env(int), Field(ge=0)]
-Float = Annotated[float, Strict(), _from_env(_finite), Field(ge=0, allow_inf_nan=False)]
-Bool = Annotated[bool, Strict(), _from_env(_boolean)]
-# A list, or from a variable a comma-separated text (`CORS_ALLOW_ORIGINS=https://a,https://b`).
-ListFromEnv = BeforeValidator(_split)
+def _secret(value: Any, info: ValidationInfo) -> Any:
+    return secret_from_env(env_of(info), value) if isinstance(value, str) else value
+
+
+def named_by_path(prefix: str) -> BeforeValidator:
+    """Items of a list without a `name` are named by their YAML path."""
+
+    def name(items: Any) -> Any:
+        if not isinstance(items, list):
+            return items
+        return [
+            {"name": f"{prefix}[{i}]", **x} if isinstance(x, dict) else x
+            for i, x in enumerate(items)
+        ]
+
+    return BeforeValidator(name)
+
+
+Int = Annotated[int, BeforeValidator(_scalar), Field(strict=True, ge=0)]
+Float = Annotated[float, BeforeValidator(_scalar), Field(strict=True, ge=0, allow_inf_nan=False)]
+Bool = Annotated[bool, BeforeValidator(_scalar), Field(strict=True)]
+ListFromEnv = BeforeValidator(_list)
 Strings = Annotated[tuple[str, ...], ListFromEnv]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+EnvSecret = Annotated[bytes, BeforeValidator(_secret)]  # in gateway.yaml: the variable's name
+# After a collection of `Switchable`s: leaves out the switched-off ones.
+DropSwitchedOff = AfterValidator(lambda items: tuple(item for item in items if item))
 
 
-def load_yaml(text: str, env: Mapping[str, str], source: str) -> tuple[Any, list[str]]:
+def load(model: type[M], text: str, env: Mapping[str, str], source: str) -> M:
+    """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
+    document, problems = _load_yaml(text, env, source)
+    try:
+        result = model.model_validate(document or {}, context={"env": env})
+    except ValidationError as error:
+        problems += [_describe(item) for item in error.errors(include_url=False)]
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def _load_yaml(text: str, env: Mapping[str, str], source: str) -> tuple[Any, list[str]]:
     """The interpolated document and the problems of interpolation; `ConfigError` when the
     text is not YAML (then nothing else is worth reporting)."""
     try:
@@ -186,69 +188,35 @@ def _interpolate(
         return [_interpolate(item, env, problems, (*loc, i)) for i, item in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
         return node
-    used = False
 
     def substitute(match: re.Match[str]) -> str:
-        nonlocal used
-        if match.group(0) == "$$":
+        name, op, arg = match.groups()
+        if name is None:  # `$$`
             return "$"
-        used = True
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
-        if value := env.get(name, ""):
-            return value
-        if op == ":?":
-            problems.append(
-                f"{yaml_path(loc)}: environment variable {name} is not set: {arg or 'required'}"
-            )
-        return str(arg) if op == ":-" else ""
+        if op == ":?" and not env.get(name):
+            why = arg or "required"
+            problems.append(f"{_yaml_path(loc)}: environment variable {name} is not set: {why}")
+        return env.get(name) or (arg if op == ":-" else "")
 
     result = _EXPRESSION.sub(substitute, node)
-    return Interpolated(result) if used else result
+    from_env = any(match.group(1) for match in _EXPRESSION.finditer(node))
+    return Interpolated(result) if from_env else result
 
 
-def yaml_path(loc: tuple[Any, ...]) -> str:
+def _yaml_path(loc: tuple[Any, ...]) -> str:
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
     return path.removeprefix(".")
 
 
-def describe(error: ErrorDetails) -> str:
+def _describe(error: ErrorDetails) -> str:
     """One problem line. A validator's message may start with `.key` or `[i]` to point deeper."""
-    value, ctx = error["input"], error.get("ctx", {})
-    messages: dict[str, Callable[[], str]] = {
-        "extra_forbidden": lambda: "unknown key",
-        "missing": lambda: "is required",
-        "int_type": lambda: f"expected an integer, got {value!r}",
-        "float_type": lambda: f"expected a number, got {value!r}",
-        "finite_number": lambda: f"expected a number, got {value!r}",
-        "bool_type": lambda: f"expected true or false, got {value!r}",
-        "string_type": lambda: f"expected a string, got {_kind(value)}",
-        "model_type": lambda: f"expected a mapping, got {_kind(value)}",
-        "dict_type": lambda: f"expected a mapping, got {_kind(value)}",
-        "tuple_type": lambda: f"expected a list, got {_kind(value)}",
-        "greater_than_equal": lambda: f"must be at least {ctx.get('ge')}, got {value!r}",
-        "less_than_equal": lambda: f"must be at most {ctx.get('le')}, got {value!r}",
-        "literal_error": lambda: f"{value!r} is not one of {ctx.get('expected')}",
-        "value_error": lambda: str(ctx.get("error")),
-    }
-    message = messages.get(error["type"], lambda: error["msg"])()
-    path = yaml_path(error["loc"])
+    kind, value = error["type"], error["input"]
+    if kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {value!r}"
+    else:
+        template = _MESSAGES.get(kind)
+        message = template.format(input=value, **error.get("ctx", {})) if template else error["msg"]
+    path = _yaml_path(error["loc"])
     if message.startswith((".", "[")) and path:
         return path + message
     return f"{path}: {message}" if path else message.lstrip(".")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
-
-
-# bool before int: a YAML `true` is an int to isinstance.
-_KINDS: tuple[tuple[type, str], ...] = (
-    (bool, "a boolean"),
-    (int, "an integer"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "a list"),
-    (dict, "a mapping"),
-)

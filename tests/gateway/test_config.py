@@ -144,9 +144,7 @@ def test_not_yaml_is_one_line_naming_file_line_and_column() -> None:
 def test_secrets_never_appear_in_problems() -> None:
     env = gateway_env(GATEWAY_IDENTITY_SECRET=TOKEN_SECRET)
     found = problems(DEFAULT, env)
-    assert found == [
-        "identity.secret_env: GATEWAY_IDENTITY_SECRET must differ from the token secret"
-    ]
+    assert found == ["identity.secret_env: the identity secret must differ from the token secret"]
     assert TOKEN_SECRET not in repr(found)
     settings_repr = repr(load_settings(DEFAULT, gateway_env()))
     assert IDENTITY_SECRET not in settings_repr
