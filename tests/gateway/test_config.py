@@ -148,3 +148,45 @@ def test_secrets_never_appear_in_problems() -> None:
     assert TOKEN_SECRET not in repr(found)
     settings_repr = repr(load_settings(DEFAULT, gateway_env()))
     assert IDENTITY_SECRET not in settings_repr
+
+
+@pytest.mark.parametrize(
+    ("change", "only_problem"),
+    [
+        # Routes and readiness name `backend`, which is declared: no `unknown upstream` too.
+        ({"BACKEND_URL": "nonsense"}, "upstreams.backend.url: expected an http(s) URL"),
+        # The secret is set but unusable: that is the problem, not `no key source`.
+        ({"BETTER_AUTH_SECRET": "too-short"}, "auth.secret.env: BETTER_AUTH_SECRET must be"),
+        ({"GATEWAY_PORT": "eighty"}, "listen.port: expected an integer, got 'eighty'"),
+    ],
+)
+def test_one_line_per_root_cause(change: dict[str, str], only_problem: str) -> None:
+    [line] = problems(DEFAULT, gateway_env(**change))
+    assert line.startswith(only_problem)
+
+
+def test_a_broken_upstream_hides_no_undeclared_one() -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["upstreams"]["backend"]["url"] = "ftp://backend"
+        config["routes"][2]["upstream"] = "nowhere"
+
+    assert problems(edited(change), gateway_env()) == [
+        "upstreams.backend.url: expected an http(s) URL, got 'ftp://backend'",
+        "routes[2].upstream: unknown upstream 'nowhere'",
+    ]
+
+
+def test_a_switched_off_section_is_not_validated() -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["upstreams"]["better_auth"]["colour"] = "red"
+        config["auth"]["jwks"][0]["url"] = "not a url"
+
+    settings = load_settings(edited(change), gateway_env())
+    assert [upstream.name for upstream in settings.upstreams] == ["backend"]
+    assert settings.auth.jwks == ()
+    with pytest.raises(ConfigError) as caught:
+        load_settings(edited(change), gateway_env(BETTER_AUTH_URL="https://auth.example"))
+    assert caught.value.problems == [
+        "auth.jwks[0].url: expected an http(s) URL, got 'not a url'",
+        "upstreams.better_auth.colour: unknown key",
+    ]
