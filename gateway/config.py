@@ -190,9 +190,9 @@ class GatewaySettings(yamlenv.Section):
     identity: IdentitySettings = Field(default_factory=dict, validate_default=True)
     cors: CorsSettings = CorsSettings()
     # By name, in order; a switched-off upstream is left out, and so are the routes to it.
-    upstream_table: Annotated[dict[str, UpstreamSettings], BeforeValidator(_named_by_key)] = Field(
-        default_factory=dict, validation_alias="upstreams"
-    )
+    upstream_table: Annotated[
+        dict[str, UpstreamSettings], BeforeValidator(_named_by_key), yamlenv.DropSwitchedOff
+    ] = Field(default_factory=dict, validation_alias="upstreams")
     readiness: ReadinessSettings = ReadinessSettings()
     pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
     routes: Annotated[tuple[RouteSettings, ...], yamlenv.named_by_path("routes")] = ()
@@ -214,11 +214,6 @@ class GatewaySettings(yamlenv.Section):
         if isinstance(data, dict) and isinstance(info.context, dict):
             info.context["upstreams"] = set(data.get("upstreams") or ())
         return data
-
-    @field_validator("upstream_table")
-    @classmethod
-    def _switched_on(cls, table: dict[str, UpstreamSettings | None]) -> dict[str, Any]:
-        return {name: upstream for name, upstream in table.items() if upstream}
 
     @field_validator("routes")
     @classmethod

@@ -123,10 +123,6 @@ def _http_url(text: str) -> str:
     return text
 
 
-def _secret(value: Any, info: ValidationInfo) -> Any:
-    return secret_from_env(env_of(info), value) if isinstance(value, str) else value
-
-
 def named_by_path(prefix: str) -> BeforeValidator:
     """Items of a list without a `name` are named by their YAML path."""
 
@@ -141,15 +137,24 @@ def named_by_path(prefix: str) -> BeforeValidator:
     return BeforeValidator(name)
 
 
+def _drop_off(items: Any) -> Any:
+    if isinstance(items, dict):
+        return {key: item for key, item in items.items() if item is not None}
+    return tuple(item for item in items if item is not None)
+
+
 Int = Annotated[int, BeforeValidator(_scalar), Field(strict=True, ge=0)]
 Float = Annotated[float, BeforeValidator(_scalar), Field(strict=True, ge=0, allow_inf_nan=False)]
 Bool = Annotated[bool, BeforeValidator(_scalar), Field(strict=True)]
 ListFromEnv = BeforeValidator(_list)
 Strings = Annotated[tuple[str, ...], ListFromEnv]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
-EnvSecret = Annotated[bytes, BeforeValidator(_secret)]  # in gateway.yaml: the variable's name
+EnvSecret = Annotated[  # in gateway.yaml: the name of the variable that holds it
+    bytes,
+    BeforeValidator(lambda v, info: secret_from_env(env_of(info), v) if isinstance(v, str) else v),
+]
 # After a collection of `Switchable`s: leaves out the switched-off ones.
-DropSwitchedOff = AfterValidator(lambda items: tuple(item for item in items if item))
+DropSwitchedOff = AfterValidator(_drop_off)
 
 
 def load(model: type[M], text: str, env: Mapping[str, str], source: str) -> M:
