@@ -55,15 +55,6 @@ def _log_level(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _bindings(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    for param, claim in value.items():
-        if not isinstance(claim, str) or not claim:
-            raise ValueError(f".{param}: expected a claim name or `user`")
-    return tuple((str(param), claim) for param, claim in value.items())
-
-
 Methods = Annotated[tuple[Annotated[str, BeforeValidator(_method)], ...], yamlenv.ListFromEnv]
 Origins = Annotated[tuple[Annotated[str, BeforeValidator(_origin)], ...], yamlenv.ListFromEnv]
 Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
@@ -129,7 +120,7 @@ class RouteSettings(yamlenv.Section):
     auth: Literal["public", "required"] = "required"
     upstream: str | None = None
     respond: Literal["healthz", "readyz"] | None = None
-    bindings: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_bindings)] = ()
+    bindings: tuple[tuple[str, str], ...] = ()
     forward_authorization: yamlenv.Bool = False
 
     @model_validator(mode="before")
@@ -153,31 +144,26 @@ class RouteSettings(yamlenv.Section):
             raise ValueError(f"unknown upstream {upstream!r}")
         return upstream
 
-    @field_validator("bindings")
+    @field_validator("bindings", mode="before")
     @classmethod
-    def _bound(cls, bindings: tuple[tuple[str, str], ...], info: ValidationInfo) -> Any:
-        if bindings and info.data.get("auth") == "public":
+    def _bound(cls, bindings: Any, info: ValidationInfo) -> Any:
+        if not isinstance(bindings, dict) or not bindings:
+            return bindings
+        if info.data.get("auth") == "public":
             raise ValueError("bindings need `auth: required`")
-        params = parse_template(info.data["path"]).params if "path" in info.data else ()
-        for param, _ in bindings:
-            if "path" in info.data and param not in params:
+        params = parse_template(info.data["path"]).params if "path" in info.data else bindings
+        for param, claim in bindings.items():
+            if not isinstance(claim, str) or not claim:
+                raise ValueError(f".{param}: expected a claim name or `user`")
+            if param not in params:
                 raise ValueError(f".{param}: the path has no parameter {{{param}}}")
-        return bindings
+        return tuple(bindings.items())
 
     @model_validator(mode="after")
     def _one_target(self) -> RouteSettings:
         if (self.upstream is None) == (self.respond is None):
             raise ValueError("needs exactly one of `upstream` or `respond`")
         return self
-
-
-def _named_by_key(table: Any) -> Any:
-    if not isinstance(table, dict):
-        return table
-    return {
-        key: {**item, "name": key} if isinstance(item, dict) else item
-        for key, item in table.items()
-    }
 
 
 class GatewaySettings(yamlenv.Section):
@@ -190,9 +176,9 @@ class GatewaySettings(yamlenv.Section):
     identity: IdentitySettings = Field(default_factory=dict, validate_default=True)
     cors: CorsSettings = CorsSettings()
     # By name, in order; a switched-off upstream is left out, and so are the routes to it.
-    upstream_table: Annotated[
-        dict[str, UpstreamSettings], BeforeValidator(_named_by_key), yamlenv.DropSwitchedOff
-    ] = Field(default_factory=dict, validation_alias="upstreams")
+    upstream_table: Annotated[dict[str, UpstreamSettings], yamlenv.DropSwitchedOff] = Field(
+        default_factory=dict, validation_alias="upstreams"
+    )
     readiness: ReadinessSettings = ReadinessSettings()
     pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
     routes: Annotated[tuple[RouteSettings, ...], yamlenv.named_by_path("routes")] = ()
@@ -210,9 +196,15 @@ class GatewaySettings(yamlenv.Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _declared_upstreams(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, dict) and isinstance(info.context, dict):
-            info.context["upstreams"] = set(data.get("upstreams") or ())
+    def _name_upstreams(cls, data: Any, info: ValidationInfo) -> Any:
+        table = data.get("upstreams") if isinstance(data, dict) else None
+        if isinstance(info.context, dict):  # declared ones, even if broken or switched off
+            info.context["upstreams"] = set(table) if isinstance(table, dict) else set()
+        if isinstance(table, dict):
+            table = {
+                key: {**v, "name": key} if isinstance(v, dict) else v for key, v in table.items()
+            }
+            data = {**data, "upstreams": table}
         return data
 
     @field_validator("routes")
