@@ -25,7 +25,7 @@ class SecretKeySource(yamlenv.Section):
     """The shared-secret mode: HS* tokens signed with `BETTER_AUTH_SECRET`."""
 
     secret: yamlenv.EnvSecret = Field(
-        TOKEN_SECRET_ENV, validation_alias="env", validate_default=True
+        TOKEN_SECRET_ENV, validation_alias="env", validate_default=True, repr=False
     )
     algorithms: Annotated[tuple[HmacAlgorithm, ...], yamlenv.ListFromEnv] = HMAC_ALGORITHMS
     issuer: str | None = None
@@ -61,7 +61,7 @@ class JwksKeySource(yamlenv.Switchable):
 
 
 class AuthSettings(yamlenv.Section):
-    secret: SecretKeySource | None = Field(default=None, repr=False)
+    secret: SecretKeySource | None = None
     jwks: Annotated[
         tuple[JwksKeySource, ...], yamlenv.named_by_path("auth.jwks"), yamlenv.DropSwitchedOff
     ] = ()

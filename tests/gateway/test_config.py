@@ -146,8 +146,10 @@ def test_secrets_never_appear_in_problems() -> None:
     found = problems(DEFAULT, env)
     assert found == ["identity.secret_env: the identity secret must differ from the token secret"]
     assert TOKEN_SECRET not in repr(found)
-    settings_repr = repr(load_settings(DEFAULT, gateway_env()))
-    assert IDENTITY_SECRET not in settings_repr
+    settings = load_settings(DEFAULT, gateway_env())
+    for shown in (repr(settings), repr(settings.auth.secret), str(settings)):
+        assert IDENTITY_SECRET not in shown
+        assert TOKEN_SECRET not in shown
 
 
 @pytest.mark.parametrize(
