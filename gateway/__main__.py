@@ -10,9 +10,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from gateway.auth.settings import TOKEN_SECRET_ENV
 from gateway.config import ConfigError, load_settings_file
-from gateway.config_auth import MIN_TOKEN_SECRET_BYTES, TOKEN_SECRET_ENV
 from gateway.tokens import mint_token
+from gateway.yamlenv import secret_from_env
 from service_plumbing.log_output import BatchedLines
 from service_plumbing.logs import configure_logging
 
@@ -71,10 +72,10 @@ def _mint(argv: Sequence[str], env: Mapping[str, str]) -> int:
     parser.add_argument("--iss", help="an iss claim, when the config requires one")
     parser.add_argument("--aud", help="an aud claim, when the config requires one")
     args = parser.parse_args(argv)
-    secret = env.get(TOKEN_SECRET_ENV, "").encode("utf-8")
-    if len(secret) < MIN_TOKEN_SECRET_BYTES:
-        state = "is not set" if not secret else f"is shorter than {MIN_TOKEN_SECRET_BYTES} bytes"
-        print(f"{TOKEN_SECRET_ENV} {state}", file=sys.stderr)
+    try:
+        secret = secret_from_env(env, TOKEN_SECRET_ENV)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 1
     now = int(time.time())
     print(

@@ -1,7 +1,8 @@
-"""The gateway's settings: `gateway.yaml` (with `${VAR}` interpolation) into frozen objects.
+"""The gateway's settings: `gateway.yaml` (with `${VAR}` interpolation) into frozen models.
 
-Every problem is collected with its YAML path and reported together (`ConfigError.problems`),
-so `python -m gateway --check` can list them all at once.
+A section is one model class and one field of `GatewaySettings`. Every problem is reported with
+its YAML path, once per root cause, so `python -m gateway --check` lists them all: a reference
+to something declared but broken (an upstream with a bad URL) is not a second problem.
 """
 
 from __future__ import annotations
@@ -9,87 +10,227 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from yarl import URL
 
-from gateway.auth.settings import AuthSettings
-from gateway.config_auth import read_auth
-from gateway.config_routes import RouteSettings as RouteSettings
-from gateway.config_routes import UpstreamSettings, read_methods, read_routes, read_upstreams
-from gateway.yamlenv import Problems, Reader, load_yaml
+from gateway import yamlenv
+from gateway.auth.settings import TOKEN_SECRET_ENV, AuthSettings
+from gateway.path_template import parse_template
+from gateway.yamlenv import ConfigError as ConfigError
 from service_plumbing.logs import LOG_LEVELS
 
 IDENTITY_SECRET_ENV = "GATEWAY_IDENTITY_SECRET"  # noqa: S105 (a variable name)
-MIN_SECRET_BYTES = 32
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ConfigError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(problems))
-        self.problems = problems
+def _method(value: Any) -> Any:
+    if isinstance(value, str) and value.upper() not in METHODS:
+        raise ValueError(f'unknown method "{value}"')
+    return value.upper() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, slots=True)
-class ListenSettings:
+def _origin(value: Any) -> Any:
+    url = URL(value) if isinstance(value, str) else None
+    if url is not None and (
+        value == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/"
+    ):
+        raise ValueError(f"not an origin: {value!r}")
+    return value
+
+
+def _network(value: Any) -> Any:
+    try:
+        return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR: {value!r}") from None
+
+
+def _log_level(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return value.lower() if isinstance(value, str) else value
+
+
+Methods = Annotated[tuple[Annotated[str, BeforeValidator(_method)], ...], yamlenv.ListFromEnv]
+Origins = Annotated[tuple[Annotated[str, BeforeValidator(_origin)], ...], yamlenv.ListFromEnv]
+Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
+
+
+class ListenSettings(yamlenv.Section):
     host: str = "0.0.0.0"  # noqa: S104 - a gateway listens for the world by design
-    port: int = 8080
+    port: Annotated[yamlenv.Int, Field(le=65535)] = 8080
 
 
-@dataclass(frozen=True, slots=True)
-class LimitSettings:
-    max_body_bytes: int = 1024 * 1024
+class LimitSettings(yamlenv.Section):
+    max_body_bytes: yamlenv.Int = 1024 * 1024
     # Above aiohttp's 8190 default so a long token reaches our code and gets a JSON 401.
-    max_header_bytes: int = 65536
-    max_request_line_bytes: int = 16384
-    max_headers: int = 128
+    max_header_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 65536
+    max_request_line_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 16384
+    max_headers: Annotated[yamlenv.Int, Field(ge=16)] = 128
 
 
-@dataclass(frozen=True, slots=True)
-class CorsSettings:
-    allow_origins: tuple[str, ...] = ("http://localhost:3000",)
-    allow_methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
-    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type", "X-Request-ID")
-    expose_headers: tuple[str, ...] = ("X-Request-ID",)
-    allow_credentials: bool = True
-    max_age_seconds: int = 600
+class CorsSettings(yamlenv.Section):
+    allow_origins: Origins = ("http://localhost:3000",)
+    allow_methods: Methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    allow_headers: yamlenv.Strings = ("Authorization", "Content-Type", "X-Request-ID")
+    expose_headers: yamlenv.Strings = ("X-Request-ID",)
+    allow_credentials: yamlenv.Bool = True
+    max_age_seconds: yamlenv.Int = 600
 
 
-@dataclass(frozen=True, slots=True)
-class ReadinessSettings:
+class ReadinessSettings(yamlenv.Section):
     upstream: str = "backend"
-    path: str = "/healthz"
-    timeout_seconds: float = 2.0
+    path: str = Field(default="/healthz", pattern="^/")
+    timeout_seconds: yamlenv.Float = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    max_connections: int = 1024
-    keepalive_timeout_seconds: float = 30.0
+class PoolSettings(yamlenv.Section):
+    max_connections: yamlenv.Int = 1024
+    keepalive_timeout_seconds: yamlenv.Float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    identity_secret: bytes = field(repr=False)
-    auth: AuthSettings = field(repr=False)
-    upstreams: tuple[UpstreamSettings, ...]
-    routes: tuple[RouteSettings, ...]
+class IdentitySettings(yamlenv.Section):
+    secret: yamlenv.EnvSecret = Field(
+        IDENTITY_SECRET_ENV, validation_alias="secret_env", validate_default=True, repr=False
+    )
+
+
+class UpstreamSettings(yamlenv.Switchable):
+    name: str
+    url: yamlenv.HttpUrl  # scheme://host[:port][/prefix], no trailing slash
+    connect_timeout_seconds: yamlenv.Float = 5.0
+    read_timeout_seconds: yamlenv.Float = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _bare(cls, url: str) -> str:
+        if URL(url).query_string or URL(url).fragment:
+            raise ValueError(f"expected an http(s) URL, got {url!r}")
+        return str(URL(url)).rstrip("/")
+
+
+class RouteSettings(yamlenv.Section):
+    name: str
+    path: str
+    methods: Methods = ()  # empty: every method
+    auth: Literal["public", "required"] = "required"
+    upstream: str | None = None
+    respond: Literal["healthz", "readyz"] | None = None
+    bindings: tuple[tuple[str, str], ...] = ()
+    forward_authorization: yamlenv.Bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # `respond` routes are public, public ones forward the token
+            data = {"auth": "public" if data.get("respond") else "required", **data}
+            data.setdefault("forward_authorization", data["auth"] == "public")
+        return data
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, path: str) -> str:
+        parse_template(path)
+        return path
+
+    @field_validator("upstream")
+    @classmethod
+    def _declared(cls, upstream: str | None, info: ValidationInfo) -> str | None:
+        if upstream not in (info.context or {}).get("upstreams", {upstream}):
+            raise ValueError(f"unknown upstream {upstream!r}")
+        return upstream
+
+    @field_validator("bindings", mode="before")
+    @classmethod
+    def _bound(cls, bindings: Any, info: ValidationInfo) -> Any:
+        if not isinstance(bindings, dict) or not bindings:
+            return bindings
+        if info.data.get("auth") == "public":
+            raise ValueError("bindings need `auth: required`")
+        params = parse_template(info.data["path"]).params if "path" in info.data else bindings
+        for param, claim in bindings.items():
+            if not isinstance(claim, str) or not claim:
+                raise ValueError(f".{param}: expected a claim name or `user`")
+            if param not in params:
+                raise ValueError(f".{param}: the path has no parameter {{{param}}}")
+        return tuple(bindings.items())
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteSettings:
+        if (self.upstream is None) == (self.respond is None):
+            raise ValueError("needs exactly one of `upstream` or `respond`")
+        return self
+
+
+class GatewaySettings(yamlenv.Section):
     listen: ListenSettings = ListenSettings()
-    log_level: str = "info"
-    shutdown_grace_seconds: float = 10.0
+    log_level: Annotated[str, BeforeValidator(_log_level)] = "info"
+    shutdown_grace_seconds: yamlenv.Float = 10.0
     limits: LimitSettings = LimitSettings()
-    trusted_proxies: tuple[Network, ...] = ()
+    trusted_proxies: Networks = ()
+    auth: AuthSettings = AuthSettings()
+    identity: IdentitySettings = Field(default_factory=dict, validate_default=True)
     cors: CorsSettings = CorsSettings()
+    # By name, in order; a switched-off upstream is left out, and so are the routes to it.
+    upstream_table: Annotated[dict[str, UpstreamSettings], yamlenv.DropSwitchedOff] = Field(
+        default_factory=dict, validation_alias="upstreams"
+    )
     readiness: ReadinessSettings = ReadinessSettings()
-    pool: PoolSettings = PoolSettings()
+    pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
+    routes: Annotated[tuple[RouteSettings, ...], yamlenv.named_by_path("routes")] = ()
+
+    @property
+    def identity_secret(self) -> bytes:
+        return self.identity.secret
+
+    @property
+    def upstreams(self) -> tuple[UpstreamSettings, ...]:
+        return tuple(self.upstream_table.values())
 
     def upstream(self, name: str) -> UpstreamSettings:
-        for upstream in self.upstreams:
-            if upstream.name == name:
-                return upstream
-        raise KeyError(name)
+        return self.upstream_table[name]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_upstreams(cls, data: Any, info: ValidationInfo) -> Any:
+        table = data.get("upstreams") if isinstance(data, dict) else None
+        if isinstance(info.context, dict):  # declared ones, even if broken or switched off
+            info.context["upstreams"] = set(table) if isinstance(table, dict) else set()
+        if isinstance(table, dict):
+            table = {
+                key: {**v, "name": key} if isinstance(v, dict) else v for key, v in table.items()
+            }
+            data = {**data, "upstreams": table}
+        return data
+
+    @field_validator("routes")
+    @classmethod
+    def _to_switched_on(cls, routes: tuple[RouteSettings, ...], info: ValidationInfo) -> Any:
+        upstreams = info.data.get("upstream_table", {})
+        return tuple(route for route in routes if route.upstream in (None, *upstreams))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        """Rules across sections, checked once every section is valid on its own."""
+        token = self.auth.secret
+        if token is None and not self.auth.jwks:
+            raise ValueError(
+                f"auth: no key source: set {TOKEN_SECRET_ENV} (HS256 tokens) or "
+                "BETTER_AUTH_URL (a JWKS), or configure one"
+            )
+        if token is not None and hmac.compare_digest(token.secret, self.identity_secret):
+            raise ValueError(
+                "identity.secret_env: the identity secret must differ from the token secret"
+            )
+        if self.readiness.upstream not in self.upstream_table:
+            raise ValueError(f"readiness.upstream: unknown upstream {self.readiness.upstream!r}")
+        if not self.routes:
+            raise ValueError("routes: no routes are configured")
+        return self
 
 
 def load_settings_file(path: Path, env: Mapping[str, str]) -> GatewaySettings:
@@ -97,143 +238,11 @@ def load_settings_file(path: Path, env: Mapping[str, str]) -> GatewaySettings:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
-    return load_settings(text, env)
+    return load_settings(text, env, source=str(path))
 
 
-def load_settings(text: str, env: Mapping[str, str]) -> GatewaySettings:
+def load_settings(
+    text: str, env: Mapping[str, str], *, source: str = "gateway.yaml"
+) -> GatewaySettings:
     """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
-    problems = Problems()
-    root = Reader(load_yaml(text, env, problems), "", problems)
-    settings = _read_root(root, env)
-    root.finish()
-    if problems.items:
-        raise ConfigError(problems.items)
-    return settings
-
-
-def _read_root(root: Reader, env: Mapping[str, str]) -> GatewaySettings:
-    upstreams, disabled = read_upstreams(root, env)
-    routes = read_routes(root, {u.name for u in upstreams}, disabled)
-    readiness = _read_readiness(root.child("readiness"), {u.name for u in upstreams})
-    auth = read_auth(root.child("auth"), env)
-    return GatewaySettings(
-        identity_secret=_identity_secret(root, env, auth),
-        auth=auth,
-        upstreams=upstreams,
-        routes=routes,
-        listen=_read_listen(root.child("listen")),
-        log_level=_read_log_level(root),
-        shutdown_grace_seconds=root.number("shutdown_grace_seconds", 10.0),
-        limits=_read_limits(root.child("limits")),
-        trusted_proxies=_read_networks(root),
-        cors=_read_cors(root.child("cors")),
-        readiness=readiness,
-        pool=_read_pool(root.child("connection_pool")),
-    )
-
-
-def _identity_secret(root: Reader, env: Mapping[str, str], auth: AuthSettings) -> bytes:
-    identity = root.child("identity")
-    name = identity.string("secret_env", IDENTITY_SECRET_ENV)
-    identity.finish()
-    secret = env.get(name, "").encode("utf-8")
-    if not secret:
-        root.problems.add(identity.at("secret_env"), f"environment variable {name} is not set")
-    elif len(secret) < MIN_SECRET_BYTES:
-        root.problems.add(
-            identity.at("secret_env"),
-            f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(secret)}",
-        )
-    elif auth.secret is not None and hmac.compare_digest(secret, auth.secret.secret):
-        root.problems.add(identity.at("secret_env"), f"{name} must differ from the token secret")
-    return secret
-
-
-def _read_listen(node: Reader) -> ListenSettings:
-    defaults = ListenSettings()
-    result = ListenSettings(
-        host=node.string("host", defaults.host),
-        port=node.integer("port", defaults.port),
-    )
-    if result.port > 65535:
-        node.problems.add(node.at("port"), f"not a TCP port: {result.port}")
-    node.finish()
-    return result
-
-
-def _read_log_level(root: Reader) -> str:
-    level = root.string("log_level", "info").lower()
-    if level not in LOG_LEVELS:
-        root.problems.add("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-        return "info"
-    return level
-
-
-def _read_limits(node: Reader) -> LimitSettings:
-    defaults = LimitSettings()
-    result = LimitSettings(
-        max_body_bytes=node.integer("max_body_bytes", defaults.max_body_bytes),
-        max_header_bytes=node.integer("max_header_bytes", defaults.max_header_bytes, minimum=1024),
-        max_request_line_bytes=node.integer(
-            "max_request_line_bytes", defaults.max_request_line_bytes, minimum=1024
-        ),
-        max_headers=node.integer("max_headers", defaults.max_headers, minimum=16),
-    )
-    node.finish()
-    return result
-
-
-def _read_networks(root: Reader) -> tuple[Network, ...]:
-    networks: list[Network] = []
-    for index, text in enumerate(root.strings("trusted_proxies", ())):
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            root.problems.add(f"trusted_proxies[{index}]", f"not an IP address or CIDR: {text!r}")
-    return tuple(networks)
-
-
-def _read_cors(node: Reader) -> CorsSettings:
-    defaults = CorsSettings()
-    origins = node.strings("allow_origins", defaults.allow_origins)
-    for index, origin in enumerate(origins):
-        url = URL(origin)
-        if origin == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/":
-            node.problems.add(f"{node.at('allow_origins')}[{index}]", f"not an origin: {origin!r}")
-    result = CorsSettings(
-        allow_origins=origins,
-        allow_methods=read_methods(node, "allow_methods", defaults.allow_methods),
-        allow_headers=node.strings("allow_headers", defaults.allow_headers),
-        expose_headers=node.strings("expose_headers", defaults.expose_headers),
-        allow_credentials=node.boolean("allow_credentials", defaults.allow_credentials),
-        max_age_seconds=node.integer("max_age_seconds", defaults.max_age_seconds),
-    )
-    node.finish()
-    return result
-
-
-def _read_pool(node: Reader) -> PoolSettings:
-    defaults = PoolSettings()
-    result = PoolSettings(
-        max_connections=node.integer("max_connections", defaults.max_connections),
-        keepalive_timeout_seconds=node.number(
-            "keepalive_timeout_seconds", defaults.keepalive_timeout_seconds
-        ),
-    )
-    node.finish()
-    return result
-
-
-def _read_readiness(node: Reader, upstreams: set[str]) -> ReadinessSettings:
-    defaults = ReadinessSettings()
-    result = ReadinessSettings(
-        upstream=node.string("upstream", defaults.upstream),
-        path=node.string("path", defaults.path),
-        timeout_seconds=node.number("timeout_seconds", defaults.timeout_seconds),
-    )
-    if result.upstream not in upstreams:
-        node.problems.add(node.at("upstream"), f"unknown upstream {result.upstream!r}")
-    if not result.path.startswith("/"):
-        node.problems.add(node.at("path"), 'must start with "/"')
-    node.finish()
-    return result
+    return yamlenv.load(GatewaySettings, text, env, source)

@@ -1,5 +1,7 @@
-"""Path templates of gateway.yaml's routes: literal segments, `{name}` (one segment) and a
-final `{name...}` (one or more segments), compiled to one regular expression."""
+"""Path templates of routes: literal segments, `{name}` (one segment), a final `{name...}`.
+
+Compiled once into a regular expression over the canonical path (see `gateway/paths.py`).
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from gateway.paths import Target, canonical_target, decode_segment
 from service_plumbing.errors import ApiError
 
 if TYPE_CHECKING:
-    from gateway.config_routes import RouteSettings
+    from gateway.config import RouteSettings
 
 # A binding's value: `user` is the verified user id; anything else names a string claim.
 USER = "user"

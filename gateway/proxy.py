@@ -20,8 +20,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway.config import GatewaySettings, Network
-from gateway.config_routes import UpstreamSettings
+from gateway.config import GatewaySettings, Network, UpstreamSettings
 from gateway.identity import is_forwardable
 from gateway.paths import checked_host
 from gateway.request_context import BeforeSend, Exchange, ms_since

@@ -1,4 +1,4 @@
-"""Run the gateway: one process, or N sharing the port; SIGTERM drains (`gateway/drain.py`)
+"""Run the gateway: one process, or N sharing the port; SIGTERM drains (`service_plumbing/drain.py`)
 before exiting."""
 
 from __future__ import annotations

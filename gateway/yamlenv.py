@@ -1,27 +1,53 @@
-"""YAML with `${VAR}` interpolation, and a reader that collects every problem by YAML path.
+"""gateway.yaml with `${VAR}` interpolation, the value types of its models, problems by path.
 
 Interpolation runs on string scalars *after* parsing, so a variable's value can never add
-structure to the document. A scalar that used a variable is an `Interpolated` string: only
-those may be read as numbers, booleans or comma-separated lists (`GATEWAY_PORT=8080`).
+structure. A scalar that used a variable is `Interpolated`: only those may be read as numbers,
+booleans or comma-separated lists (`GATEWAY_PORT=8080`); a literal "8080" stays a string.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-
-T = TypeVar("T")
-
-# ${VAR}, ${VAR:-default} (default when unset or empty), ${VAR:?message} (error when so), $$.
-_EXPRESSION = re.compile(
-    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}"
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
 )
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
+from pydantic_core import ErrorDetails
+from yarl import URL
+
+MIN_SECRET_BYTES = 32
+M = TypeVar("M", bound="Section")
+# ${VAR}, ${VAR:-default} (default when unset or empty), ${VAR:?message} (error when so), $$.
+_EXPRESSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}
+_EXPECTED |= {"string_type": "a string", "tuple_type": "a list", "model_type": "a mapping"}
+_MESSAGES = {  # pydantic's error types in our words
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "less_than_equal": "must be at most {le}, got {input!r}",
+    "literal_error": "{input!r} is not one of {expected}",
+    "string_pattern_mismatch": "must match {pattern}, got {input!r}",
+    "value_error": "{error}",
+}
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(problems))
+        self.problems = problems
 
 
 class Interpolated(str):
@@ -30,201 +56,172 @@ class Interpolated(str):
     __slots__ = ()
 
 
-class Problems:
-    """Every configuration problem found, each prefixed with its YAML path."""
+class Section(BaseModel):
+    """One mapping of gateway.yaml: frozen, unknown keys refused, an empty value is unset."""
 
-    def __init__(self) -> None:
-        self.items: list[str] = []
+    model_config = {"frozen": True, "extra": "forbid", "validate_by_name": True}
 
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{path}: {message}" if path else message)
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None and value != ""}
+        return data
 
 
-def load_yaml(text: str, env: Mapping[str, str], problems: Problems) -> Any:
+class Switchable(Section):
+    """Switched off (None, its values unchecked) by `enabled_when_set: VAR` while VAR is unset."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _switch(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
+        gate = data.pop("enabled_when_set", None) if isinstance(data, dict) else None
+        return None if gate is not None and not env_of(info).get(str(gate)) else handler(data)
+
+
+def env_of(info: ValidationInfo) -> Mapping[str, str]:
+    env: Mapping[str, str] = (info.context or {}).get("env", {})
+    return env
+
+
+def secret_from_env(env: Mapping[str, str], name: str) -> bytes:
+    """The secret held by variable `name`; ValueError (naming it, never its value) if unusable."""
+    secret = env.get(name, "").encode("utf-8")
+    if not secret:
+        raise ValueError(f"environment variable {name} is not set")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes, got {len(secret)}")
+    return secret
+
+
+def _scalar(value: Any) -> Any:
+    """A variable's text as the number or boolean it spells; other text is refused later."""
+    if not isinstance(value, Interpolated):
+        return value
+    if value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            number = kind(value)
+            return number if math.isfinite(number) else value
+    return value
+
+
+def _list(value: Any) -> Any:
+    """A list, or from a variable a comma-separated text (`CORS_ALLOW_ORIGINS=https://a,b`)."""
+    if isinstance(value, Interpolated):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        return value
+    split = [_list(item) if isinstance(item, Interpolated) else [item] for item in value]
+    return [part for parts in split for part in parts]
+
+
+def _http_url(text: str) -> str:
+    if URL(text).scheme not in ("http", "https") or not URL(text).host:
+        raise ValueError(f"expected an http(s) URL, got {text!r}")
+    return text
+
+
+def named_by_path(prefix: str) -> BeforeValidator:
+    """Items of a list without a `name` are named by their YAML path."""
+
+    def name(items: Any) -> Any:
+        if not isinstance(items, list):
+            return items
+        return [
+            {"name": f"{prefix}[{i}]", **x} if isinstance(x, dict) else x
+            for i, x in enumerate(items)
+        ]
+
+    return BeforeValidator(name)
+
+
+def _drop_off(items: Any) -> Any:
+    if isinstance(items, dict):
+        return {key: item for key, item in items.items() if item is not None}
+    return tuple(item for item in items if item is not None)
+
+
+Int = Annotated[int, BeforeValidator(_scalar), Field(strict=True, ge=0)]
+Float = Annotated[float, BeforeValidator(_scalar), Field(strict=True, ge=0, allow_inf_nan=False)]
+Bool = Annotated[bool, BeforeValidator(_scalar), Field(strict=True)]
+ListFromEnv = BeforeValidator(_list)
+Strings = Annotated[tuple[str, ...], ListFromEnv]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+EnvSecret = Annotated[  # in gateway.yaml: the name of the variable that holds it
+    bytes,
+    BeforeValidator(lambda v, info: secret_from_env(env_of(info), v) if isinstance(v, str) else v),
+]
+# After a collection of `Switchable`s: leaves out the switched-off ones.
+DropSwitchedOff = AfterValidator(_drop_off)
+
+
+def load(model: type[M], text: str, env: Mapping[str, str], source: str) -> M:
+    """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
+    document, problems = _load_yaml(text, env, source)
+    try:
+        result = model.model_validate(document or {}, context={"env": env})
+    except ValidationError as error:
+        problems += [_describe(item) for item in error.errors(include_url=False)]
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def _load_yaml(text: str, env: Mapping[str, str], source: str) -> tuple[Any, list[str]]:
+    """The interpolated document and the problems of interpolation; `ConfigError` when the
+    text is not YAML (then nothing else is worth reporting)."""
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        problems.add("", f"not valid YAML: {error}")
-        return None
-    return interpolate(document, env, problems, "")
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError([f"{where}: not valid YAML: {error.problem or error.context}"]) from None
+    except yaml.YAMLError:
+        raise ConfigError([f"{source}: not valid YAML"]) from None
+    problems: list[str] = []
+    return _interpolate(document, env, problems, ()), problems
 
 
-def interpolate(node: Any, env: Mapping[str, str], problems: Problems, path: str) -> Any:
+def _interpolate(
+    node: Any, env: Mapping[str, str], problems: list[str], loc: tuple[Any, ...]
+) -> Any:
     if isinstance(node, dict):
-        return {
-            key: interpolate(value, env, problems, join(path, str(key)))
-            for key, value in node.items()
-        }
+        return {key: _interpolate(value, env, problems, (*loc, key)) for key, value in node.items()}
     if isinstance(node, list):
-        return [interpolate(item, env, problems, f"{path}[{i}]") for i, item in enumerate(node)]
-    if isinstance(node, str) and "$" in node:
-        return _interpolate_string(node, env, problems, path)
-    return node
-
-
-def _interpolate_string(text: str, env: Mapping[str, str], problems: Problems, path: str) -> str:
-    used = False
+        return [_interpolate(item, env, problems, (*loc, i)) for i, item in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
 
     def substitute(match: re.Match[str]) -> str:
-        nonlocal used
-        if match.group(0) == "$$":
+        name, op, arg = match.groups()
+        if name is None:  # `$$`
             return "$"
-        used = True
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
-        value = env.get(name, "")
-        if value:
-            return value
-        if op == ":-":
-            return str(arg)
-        if op == ":?":
-            problems.add(path, f"environment variable {name} is not set: {arg or 'required'}")
-        return ""
+        if op == ":?" and not env.get(name):
+            why = arg or "required"
+            problems.append(f"{_yaml_path(loc)}: environment variable {name} is not set: {why}")
+        return env.get(name) or (arg if op == ":-" else "")
 
-    result = _EXPRESSION.sub(substitute, text)
-    return Interpolated(result) if used else result
+    result = _EXPRESSION.sub(substitute, node)
+    from_env = any(match.group(1) for match in _EXPRESSION.finditer(node))
+    return Interpolated(result) if from_env else result
 
 
-def join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _yaml_path(loc: tuple[Any, ...]) -> str:
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return path.removeprefix(".")
 
 
-class Reader:
-    """Typed access to one YAML mapping; wrong or unknown keys become `Problems`."""
-
-    def __init__(self, node: Any, path: str, problems: Problems) -> None:
-        self.path = path
-        self.problems = problems
-        self.seen: set[str] = set()
-        if node is None:
-            node = {}
-        if not isinstance(node, dict):
-            problems.add(path, f"expected a mapping, got {_kind(node)}")
-            node = {}
-        self.node: dict[Any, Any] = node
-
-    def at(self, key: str) -> str:
-        return join(self.path, key)
-
-    def raw(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.node.get(key)
-
-    def has(self, key: str) -> bool:
-        return self.node.get(key) is not None
-
-    def child(self, key: str) -> Reader:
-        return Reader(self.raw(key), self.at(key), self.problems)
-
-    def string(self, key: str, default: str) -> str:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            self.problems.add(self.at(key), f"expected a string, got {_kind(value)}")
-            return default
-        return value
-
-    def optional_string(self, key: str) -> str | None:
-        value = self.string(key, "")
-        return value or None
-
-    def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
-        return self._number(key, default, int, minimum)
-
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        return self._number(key, default, float, minimum)
-
-    def _number(self, key: str, default: T, kind: Callable[[Any], T], minimum: float) -> T:
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        name = "an integer" if kind is int else "a number"
-        try:
-            # Only text from the environment may stand for a number (`GATEWAY_PORT=8080`).
-            literal_text = isinstance(value, str) and not isinstance(value, Interpolated)
-            if isinstance(value, bool) or literal_text:
-                raise TypeError
-            if kind is int and isinstance(value, float):
-                raise TypeError
-            result = kind(value)
-            if not math.isfinite(result):  # type: ignore[arg-type]
-                raise ValueError
-        except (TypeError, ValueError):
-            self.problems.add(self.at(key), f"expected {name}, got {value!r}")
-            return default
-        if result < minimum:  # type: ignore[operator]
-            self.problems.add(self.at(key), f"must be at least {minimum}, got {value!r}")
-            return default
-        return result
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, Interpolated) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        self.problems.add(self.at(key), f"expected true or false, got {value!r}")
-        return default
-
-    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        """A list of strings; an interpolated scalar is read as a comma-separated list."""
-        value = self.raw(key)
-        if value is None:
-            return default
-        if isinstance(value, Interpolated):
-            return tuple(_split(value))
-        if not isinstance(value, list):
-            self.problems.add(self.at(key), f"expected a list, got {_kind(value)}")
-            return default
-        result: list[str] = []
-        for index, item in enumerate(value):
-            if isinstance(item, str):
-                result.extend(_split(item))
-            else:
-                where = f"{self.at(key)}[{index}]"
-                self.problems.add(where, f"expected a string, got {_kind(item)}")
-        return tuple(result)
-
-    def items(self, key: str) -> list[tuple[str, Any]]:
-        """A list node as (path, item) pairs."""
-        value = self.raw(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problems.add(self.at(key), f"expected a list, got {_kind(value)}")
-            return []
-        return [(f"{self.at(key)}[{index}]", item) for index, item in enumerate(value)]
-
-    def finish(self) -> None:
-        """Report keys nobody asked for: a typo must not silently fall back to a default."""
-        for key in self.node:
-            if key not in self.seen:
-                self.problems.add(join(self.path, str(key)), "unknown key")
-
-
-def _split(item: str) -> list[str]:
-    if isinstance(item, Interpolated):
-        return [part.strip() for part in item.split(",") if part.strip()]
-    return [item]
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    for kind, name in _KINDS:
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-# bool before int: a YAML `true` is an int to isinstance.
-_KINDS: tuple[tuple[type, str], ...] = (
-    (bool, "a boolean"),
-    (int, "an integer"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "a list"),
-    (dict, "a mapping"),
-)
+def _describe(error: ErrorDetails) -> str:
+    """One problem line. A validator's message may start with `.key` or `[i]` to point deeper."""
+    kind, value = error["type"], error["input"]
+    if kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {value!r}"
+    else:
+        template = _MESSAGES.get(kind)
+        message = template.format(input=value, **error.get("ctx", {})) if template else error["msg"]
+    path = _yaml_path(error["loc"])
+    if message.startswith((".", "[")) and path:
+        return path + message
+    return f"{path}: {message}" if path else message.lstrip(".")

@@ -1,49 +1,78 @@
-"""Typed, frozen settings of token verification. `gateway/config.py` builds them from YAML."""
+"""Typed, frozen settings of token verification: the `auth:` section of gateway.yaml.
+
+Secrets never live in the YAML: `auth.secret.env` names the variable that holds the HMAC
+secret. A key source whose variable is unset is switched off.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from gateway import yamlenv
+
+TOKEN_SECRET_ENV = "BETTER_AUTH_SECRET"  # noqa: S105 (a variable name)
+HmacAlgorithm = Literal["HS256", "HS384", "HS512"]
+AsymmetricAlgorithm = Literal["EdDSA", "ES256", "ES512", "RS256", "PS256"]
+HMAC_ALGORITHMS: tuple[HmacAlgorithm, ...] = get_args(HmacAlgorithm)
+ASYMMETRIC_ALGORITHMS: tuple[AsymmetricAlgorithm, ...] = get_args(AsymmetricAlgorithm)
 
 
-@dataclass(frozen=True, slots=True)
-class SecretKeySource:
+class SecretKeySource(yamlenv.Section):
     """The shared-secret mode: HS* tokens signed with `BETTER_AUTH_SECRET`."""
 
-    secret: bytes
-    algorithms: tuple[str, ...] = HMAC_ALGORITHMS
+    secret: yamlenv.EnvSecret = Field(
+        TOKEN_SECRET_ENV, validation_alias="env", validate_default=True, repr=False
+    )
+    algorithms: Annotated[tuple[HmacAlgorithm, ...], yamlenv.ListFromEnv] = HMAC_ALGORITHMS
     issuer: str | None = None
-    audiences: tuple[str, ...] = ()
+    audiences: yamlenv.Strings = ()
 
 
-@dataclass(frozen=True, slots=True)
-class JwksKeySource:
+class JwksKeySource(yamlenv.Switchable):
     """Asymmetric keys from a JWKS, remote (`url`) or on disk (`file`): exactly one is set."""
 
     name: str
-    url: str | None = None
+    url: yamlenv.HttpUrl | None = None
     file: Path | None = None
-    algorithms: tuple[str, ...] = ASYMMETRIC_ALGORITHMS
+    algorithms: Annotated[tuple[AsymmetricAlgorithm, ...], yamlenv.ListFromEnv] = (
+        ASYMMETRIC_ALGORITHMS
+    )
     issuer: str | None = None
-    audiences: tuple[str, ...] = ()
-    refresh_interval_seconds: float = 300.0
+    audiences: yamlenv.Strings = ()
+    refresh_interval_seconds: yamlenv.Float = 300.0
     # Bounds applied to a server's `Cache-Control: max-age`.
-    min_refresh_interval_seconds: float = 30.0
-    max_refresh_interval_seconds: float = 3600.0
+    min_refresh_interval_seconds: yamlenv.Float = 30.0
+    max_refresh_interval_seconds: yamlenv.Float = 3600.0
     # An unknown `kid` triggers a re-fetch at most this often.
-    unknown_kid_refetch_interval_seconds: float = 10.0
-    fetch_timeout_seconds: float = 5.0
+    unknown_kid_refetch_interval_seconds: yamlenv.Float = 10.0
+    fetch_timeout_seconds: yamlenv.Float = 5.0
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_location(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        source = handler(data)  # None when switched off
+        if isinstance(data, dict) and source and (source.url is None) == (source.file is None):
+            raise ValueError("needs exactly one of `url` or `file`")
+        return source
 
 
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
+class AuthSettings(yamlenv.Section):
     secret: SecretKeySource | None = None
-    jwks: tuple[JwksKeySource, ...] = ()
-    leeway_seconds: float = 30.0
+    jwks: Annotated[
+        tuple[JwksKeySource, ...], yamlenv.named_by_path("auth.jwks"), yamlenv.DropSwitchedOff
+    ] = ()
+    leeway_seconds: yamlenv.Float = 30.0
     user_claim: str = "sub"
-    max_token_bytes: int = 8192
-    cache_max_entries: int = 10_000
-    cache_ttl_seconds: float = 300.0
+    max_token_bytes: Annotated[yamlenv.Int, Field(ge=256)] = 8192
+    cache_max_entries: yamlenv.Int = 10_000
+    cache_ttl_seconds: yamlenv.Float = 300.0
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _off_while_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        name = value.get("env", TOKEN_SECRET_ENV) if isinstance(value, dict) else None
+        return None if name is not None and not yamlenv.env_of(info).get(str(name)) else value

@@ -73,6 +73,18 @@ def test_check_lists_every_problem_by_yaml_path(tmp_path: Path) -> None:
     assert "short" not in result.stderr.replace("shorter", "")
 
 
+def test_check_names_file_line_and_column_of_a_yaml_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text("listen:\n  port: @8080\n", encoding="utf-8")
+    assert main(["--config", str(config), "--check"], gateway_env()) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:] == [
+        f"  {config}:2:9: not valid YAML: found character '@' that cannot start any token"
+    ]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -133,16 +133,62 @@ def test_route_needs_exactly_one_target() -> None:
     )
 
 
-def test_not_yaml() -> None:
-    assert problems("listen: [", gateway_env())[0].startswith("not valid YAML")
+def test_not_yaml_is_one_line_naming_file_line_and_column() -> None:
+    text = DEFAULT.replace("  port: ${GATEWAY_PORT:-8080}", "  port: @8080")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(text, gateway_env(), source="conf/gateway.yaml")
+    [line] = caught.value.problems  # and no follow-on `unknown upstream` or `no key source`
+    assert line.startswith("conf/gateway.yaml:8:9: not valid YAML: ")
 
 
 def test_secrets_never_appear_in_problems() -> None:
     env = gateway_env(GATEWAY_IDENTITY_SECRET=TOKEN_SECRET)
     found = problems(DEFAULT, env)
-    assert found == [
-        "identity.secret_env: GATEWAY_IDENTITY_SECRET must differ from the token secret"
-    ]
+    assert found == ["identity.secret_env: the identity secret must differ from the token secret"]
     assert TOKEN_SECRET not in repr(found)
-    settings_repr = repr(load_settings(DEFAULT, gateway_env()))
-    assert IDENTITY_SECRET not in settings_repr
+    settings = load_settings(DEFAULT, gateway_env())
+    for shown in (repr(settings), repr(settings.auth.secret), str(settings)):
+        assert IDENTITY_SECRET not in shown
+        assert TOKEN_SECRET not in shown
+
+
+@pytest.mark.parametrize(
+    ("change", "only_problem"),
+    [
+        # Routes and readiness name `backend`, which is declared: no `unknown upstream` too.
+        ({"BACKEND_URL": "nonsense"}, "upstreams.backend.url: expected an http(s) URL"),
+        # The secret is set but unusable: that is the problem, not `no key source`.
+        ({"BETTER_AUTH_SECRET": "too-short"}, "auth.secret.env: BETTER_AUTH_SECRET must be"),
+        ({"GATEWAY_PORT": "eighty"}, "listen.port: expected an integer, got 'eighty'"),
+    ],
+)
+def test_one_line_per_root_cause(change: dict[str, str], only_problem: str) -> None:
+    [line] = problems(DEFAULT, gateway_env(**change))
+    assert line.startswith(only_problem)
+
+
+def test_a_broken_upstream_hides_no_undeclared_one() -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["upstreams"]["backend"]["url"] = "ftp://backend"
+        config["routes"][2]["upstream"] = "nowhere"
+
+    assert problems(edited(change), gateway_env()) == [
+        "upstreams.backend.url: expected an http(s) URL, got 'ftp://backend'",
+        "routes[2].upstream: unknown upstream 'nowhere'",
+    ]
+
+
+def test_a_switched_off_section_is_not_validated() -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["upstreams"]["better_auth"]["colour"] = "red"
+        config["auth"]["jwks"][0]["url"] = "not a url"
+
+    settings = load_settings(edited(change), gateway_env())
+    assert [upstream.name for upstream in settings.upstreams] == ["backend"]
+    assert settings.auth.jwks == ()
+    with pytest.raises(ConfigError) as caught:
+        load_settings(edited(change), gateway_env(BETTER_AUTH_URL="https://auth.example"))
+    assert caught.value.problems == [
+        "auth.jwks[0].url: expected an http(s) URL, got 'not a url'",
+        "upstreams.better_auth.colour: unknown key",
+    ]
