@@ -1,4 +1,4 @@
-"""Tokens from a real Better Auth server (tests/interop/better_auth), for every key algorithm
+"""Tokens from a real Better Auth server (auth-server/), for every key algorithm
 its jwt plugin offers, verified by the TokenVerifier against its real JWKS endpoint."""
 
 from __future__ import annotations
