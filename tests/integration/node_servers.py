@@ -105,11 +105,9 @@ def start_better_auth(
     return BetterAuth(url=url, alg=alg)
 
 
-def start_frontend(gateway_url: str, resources: ExitStack, log: Path) -> str:
-    """Build the frontend (esbuild, well under a second) and serve it; return its origin."""
-    install(FRONTEND_DIR, "better-auth")
+def start_frontend(gateway_url: str, port: int, resources: ExitStack, log: Path) -> None:
+    """Build the frontend (esbuild, well under a second) and serve it on localhost:port."""
+    install(FRONTEND_DIR, "esbuild")
     npm(FRONTEND_DIR, "run", "build")
-    port = free_port()
     env = {**base_env(), "PORT": str(port), "GATEWAY_URL": gateway_url}
     start_node(FRONTEND_DIR, "serve.mjs", env, resources, log)
-    return f"http://localhost:{port}"
