@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck protocol bench clean
+.PHONY: run demo test lint typecheck protocol bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(DEV_STAMP): $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m gateway.devstack
+
+# Also needs Node.js 20 (npm ci of auth-server/ and frontend/ from their lock files).
+demo: $(STAMP)
+	$(PY) -m gateway.demostack
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway backend service_plumbing tests bench
