@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Response, expect
 
-from tests.e2e.conftest import JWT_LIFETIME_SECONDS, Demo, Visitor
+from tests.e2e.conftest import JWT_LIFETIME_SECONDS, Demo, Visitor, refused
 
 pytestmark = pytest.mark.e2e
 
@@ -46,11 +46,6 @@ def add_task(page: Page, title: str, description: str = "") -> None:
 
 def task_titles(page: Page) -> Locator:
     return page.locator("#task-list .title")
-
-
-def refused(status: int) -> str:
-    """Chromium logs every HTTP error answer to the console; the page cannot prevent it."""
-    return f"Failed to load resource: the server responded with a status of {status}"
 
 
 def checkbox(page: Page, title: str) -> Locator:
@@ -159,7 +154,8 @@ def test_an_expired_jwt_is_fetched_again_and_the_action_succeeds(
     expect(page.get_by_role("status")).to_have_text("Task updated.")
     expect(checkbox(page, "Survive an expired token")).to_be_checked()
     assert answers[:3] == [("PATCH", 401), ("GET", 200), ("PATCH", 200)]
-    assert visitor.console.messages == [refused(401)], "only Chromium's line for the 401"
+    assert visitor.console.messages == []
+    assert visitor.console.expired_token_refusals >= 1
 
 
 def test_a_refusal_is_shown_in_words(new_visitor: Callable[[], Visitor]) -> None:
