@@ -52,6 +52,13 @@ def stop(process: subprocess.Popen[str]) -> None:
     process.stdout.close()
 
 
+def exposed_headers(gateway_url: str, origin: str) -> set[str]:
+    request = urllib.request.Request(f"{gateway_url}/healthz", headers={"Origin": origin})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        exposed = response.headers.get("Access-Control-Expose-Headers", "")
+    return {name.strip().lower() for name in exposed.split(",")}
+
+
 def test_make_demo_serves_the_frontend_wired_to_the_gateway_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
@@ -73,6 +80,8 @@ def test_make_demo_serves_the_frontend_wired_to_the_gateway_and_stops_on_ctrl_c(
         assert gateway_url == f"http://localhost:{ports['GATEWAY_PORT']}"
         assert http_status(url) == 200
         assert preflight_status(gateway_url, url) == (204, url)
+        # The page shows the request id, and after a 429 how long to wait.
+        assert {"x-request-id", "retry-after"} <= exposed_headers(gateway_url, url)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
