@@ -1,19 +1,17 @@
-"""The gateway's settings: `gateway.yaml` (with `${VAR}` interpolation) into frozen models.
-
-A section is one model class and one field of `GatewaySettings`. Every problem is reported with
-its YAML path, once per root cause, so `python -m gateway --check` lists them all: a reference
-to something declared but broken (an upstream with a bad URL) is not a second problem.
-"""
+"""The gateway's settings: `gateway.yaml` into frozen models, one class per section; every
+problem is reported by its YAML path, once per root cause (docs/configuration.md)."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 from yarl import URL
 
 from gateway import yamlenv
@@ -22,42 +20,33 @@ from gateway.path_template import parse_template
 from gateway.yamlenv import ConfigError as ConfigError
 from service_plumbing.logs import LOG_LEVELS
 
-IDENTITY_SECRET_ENV = "GATEWAY_IDENTITY_SECRET"  # noqa: S105 (a variable name)
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def _method(value: Any) -> Any:
-    if isinstance(value, str) and value.upper() not in METHODS:
-        raise ValueError(f'unknown method "{value}"')
-    return value.upper() if isinstance(value, str) else value
-
-
-def _origin(value: Any) -> Any:
-    url = URL(value) if isinstance(value, str) else None
-    if url is not None and (
-        value == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/"
-    ):
+def _origin(value: str) -> str:
+    url = URL(value)
+    if value == "*" or url.scheme not in ("http", "https") or not url.host or url.path > "/":
         raise ValueError(f"not an origin: {value!r}")
     return value
 
 
-def _network(value: Any) -> Any:
-    try:
-        return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
-    except ValueError:
-        raise ValueError(f"not an IP address or CIDR: {value!r}") from None
+def _log_level(value: str) -> str:
+    if value.lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.lower()
 
 
-def _log_level(value: Any) -> Any:
-    if isinstance(value, str) and value.lower() not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
-    return value.lower() if isinstance(value, str) else value
+def _base_url(url: str) -> str:  # scheme://host[:port][/prefix], no trailing slash
+    if URL(url).query_string or URL(url).fragment:
+        raise ValueError(f"expected an http(s) URL without query or fragment, got {url!r}")
+    return str(URL(url)).rstrip("/")
 
 
-Methods = Annotated[tuple[Annotated[str, BeforeValidator(_method)], ...], yamlenv.ListFromEnv]
-Origins = Annotated[tuple[Annotated[str, BeforeValidator(_origin)], ...], yamlenv.ListFromEnv]
-Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
+_upper = BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)
+Methods = Annotated[tuple[Annotated[Method, _upper], ...], yamlenv.ListFromEnv]
+Origins = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], yamlenv.ListFromEnv]
+Networks = Annotated[tuple[pydantic.IPvAnyNetwork, ...], yamlenv.ListFromEnv]
 
 
 class ListenSettings(yamlenv.Section):
@@ -95,27 +84,20 @@ class PoolSettings(yamlenv.Section):
 
 class IdentitySettings(yamlenv.Section):
     secret: yamlenv.EnvSecret = Field(
-        IDENTITY_SECRET_ENV, validation_alias="secret_env", validate_default=True, repr=False
+        "GATEWAY_IDENTITY_SECRET", validation_alias="secret_env", validate_default=True, repr=False
     )
 
 
 class UpstreamSettings(yamlenv.Switchable):
     name: str
-    url: yamlenv.HttpUrl  # scheme://host[:port][/prefix], no trailing slash
+    url: Annotated[yamlenv.HttpUrl, AfterValidator(_base_url)]
     connect_timeout_seconds: yamlenv.Float = 5.0
     read_timeout_seconds: yamlenv.Float = 30.0
-
-    @field_validator("url")
-    @classmethod
-    def _bare(cls, url: str) -> str:
-        if URL(url).query_string or URL(url).fragment:
-            raise ValueError(f"expected an http(s) URL, got {url!r}")
-        return str(URL(url)).rstrip("/")
 
 
 class RouteSettings(yamlenv.Section):
     name: str
-    path: str
+    path: Annotated[str, AfterValidator(lambda path: parse_template(path) and path)]
     methods: Methods = ()  # empty: every method
     auth: Literal["public", "required"] = "required"
     upstream: str | None = None
@@ -123,19 +105,13 @@ class RouteSettings(yamlenv.Section):
     bindings: tuple[tuple[str, str], ...] = ()
     forward_authorization: yamlenv.Bool = False
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, dict):  # `respond` routes are public, public ones forward the token
             data = {"auth": "public" if data.get("respond") else "required", **data}
             data.setdefault("forward_authorization", data["auth"] == "public")
         return data
-
-    @field_validator("path")
-    @classmethod
-    def _template(cls, path: str) -> str:
-        parse_template(path)
-        return path
 
     @field_validator("upstream")
     @classmethod
@@ -159,7 +135,7 @@ class RouteSettings(yamlenv.Section):
                 raise ValueError(f".{param}: the path has no parameter {{{param}}}")
         return tuple(bindings.items())
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _one_target(self) -> RouteSettings:
         if (self.upstream is None) == (self.respond is None):
             raise ValueError("needs exactly one of `upstream` or `respond`")
@@ -168,7 +144,7 @@ class RouteSettings(yamlenv.Section):
 
 class GatewaySettings(yamlenv.Section):
     listen: ListenSettings = ListenSettings()
-    log_level: Annotated[str, BeforeValidator(_log_level)] = "info"
+    log_level: Annotated[str, AfterValidator(_log_level)] = "info"
     shutdown_grace_seconds: yamlenv.Float = 10.0
     limits: LimitSettings = LimitSettings()
     trusted_proxies: Networks = ()
@@ -177,7 +153,7 @@ class GatewaySettings(yamlenv.Section):
     cors: CorsSettings = CorsSettings()
     # By name, in order; a switched-off upstream is left out, and so are the routes to it.
     upstream_table: Annotated[dict[str, UpstreamSettings], yamlenv.DropSwitchedOff] = Field(
-        default_factory=dict, validation_alias="upstreams"
+        default_factory=dict, validation_alias="upstreams", validate_default=True
     )
     readiness: ReadinessSettings = ReadinessSettings()
     pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
@@ -194,18 +170,14 @@ class GatewaySettings(yamlenv.Section):
     def upstream(self, name: str) -> UpstreamSettings:
         return self.upstream_table[name]
 
-    @model_validator(mode="before")
+    @field_validator("upstream_table", mode="before")
     @classmethod
-    def _name_upstreams(cls, data: Any, info: ValidationInfo) -> Any:
-        table = data.get("upstreams") if isinstance(data, dict) else None
+    def _named(cls, table: Any, info: ValidationInfo) -> Any:
+        if not isinstance(table, dict):
+            return table
         if isinstance(info.context, dict):  # declared ones, even if broken or switched off
-            info.context["upstreams"] = set(table) if isinstance(table, dict) else set()
-        if isinstance(table, dict):
-            table = {
-                key: {**v, "name": key} if isinstance(v, dict) else v for key, v in table.items()
-            }
-            data = {**data, "upstreams": table}
-        return data
+            info.context["upstreams"] = set(table)
+        return {key: {**v, "name": key} if isinstance(v, dict) else v for key, v in table.items()}
 
     @field_validator("routes")
     @classmethod
@@ -213,19 +185,14 @@ class GatewaySettings(yamlenv.Section):
         upstreams = info.data.get("upstream_table", {})
         return tuple(route for route in routes if route.upstream in (None, *upstreams))
 
-    @model_validator(mode="after")
+    @pydantic.model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:
         """Rules across sections, checked once every section is valid on its own."""
         token = self.auth.secret
         if token is None and not self.auth.jwks:
-            raise ValueError(
-                f"auth: no key source: set {TOKEN_SECRET_ENV} (HS256 tokens) or "
-                "BETTER_AUTH_URL (a JWKS), or configure one"
-            )
+            raise ValueError(f"auth: no key source: set {TOKEN_SECRET_ENV} or BETTER_AUTH_URL")
         if token is not None and hmac.compare_digest(token.secret, self.identity_secret):
-            raise ValueError(
-                "identity.secret_env: the identity secret must differ from the token secret"
-            )
+            raise ValueError("identity.secret_env: must differ from the token secret")
         if self.readiness.upstream not in self.upstream_table:
             raise ValueError(f"readiness.upstream: unknown upstream {self.readiness.upstream!r}")
         if not self.routes:
@@ -233,16 +200,11 @@ class GatewaySettings(yamlenv.Section):
         return self
 
 
+load_settings = functools.partial(yamlenv.load, GatewaySettings)
+
+
 def load_settings_file(path: Path, env: Mapping[str, str]) -> GatewaySettings:
     try:
-        text = path.read_text(encoding="utf-8")
+        return load_settings(path.read_text(encoding="utf-8"), env, source=str(path))
     except OSError as error:
         raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
-    return load_settings(text, env, source=str(path))
-
-
-def load_settings(
-    text: str, env: Mapping[str, str], *, source: str = "gateway.yaml"
-) -> GatewaySettings:
-    """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
-    return yamlenv.load(GatewaySettings, text, env, source)

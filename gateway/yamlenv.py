@@ -1,9 +1,5 @@
-"""gateway.yaml with `${VAR}` interpolation, the value types of its models, problems by path.
-
-Interpolation runs on string scalars *after* parsing, so a variable's value can never add
-structure. A scalar that used a variable is `Interpolated`: only those may be read as numbers,
-booleans or comma-separated lists (`GATEWAY_PORT=8080`); a literal "8080" stays a string.
-"""
+"""gateway.yaml with `${VAR}` interpolation (on string scalars after parsing, so a variable
+adds no structure), the value types of its models, and every problem by its YAML path."""
 
 from __future__ import annotations
 
@@ -13,35 +9,20 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
+import pydantic
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationInfo
 from pydantic_core import ErrorDetails
 from yarl import URL
 
 MIN_SECRET_BYTES = 32
-M = TypeVar("M", bound="Section")
+M = TypeVar("M", bound=BaseModel)
 # ${VAR}, ${VAR:-default} (default when unset or empty), ${VAR:?message} (error when so), $$.
 _EXPRESSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
 _BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
-_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}
-_EXPECTED |= {"string_type": "a string", "tuple_type": "a list", "model_type": "a mapping"}
-_MESSAGES = {  # pydantic's error types in our words
-    "extra_forbidden": "unknown key",
-    "missing": "is required",
-    "greater_than_equal": "must be at least {ge}, got {input!r}",
-    "less_than_equal": "must be at most {le}, got {input!r}",
-    "literal_error": "{input!r} is not one of {expected}",
-    "string_pattern_mismatch": "must match {pattern}, got {input!r}",
-    "value_error": "{error}",
-}
+# pydantic's words where they would name its classes, not the YAML's terms.
+_MESSAGES = {"extra_forbidden": "unknown key", "missing": "is required"}
+_MESSAGES |= {"model_type": "expected a mapping", "tuple_type": "expected a list"}
 
 
 class ConfigError(Exception):
@@ -51,32 +32,31 @@ class ConfigError(Exception):
 
 
 class Interpolated(str):
-    """A scalar whose text came (at least partly) from the environment."""
-
-    __slots__ = ()
+    """Text (at least partly) from a variable: only such may become a number, bool or list."""
 
 
 class Section(BaseModel):
     """One mapping of gateway.yaml: frozen, unknown keys refused, an empty value is unset."""
 
-    model_config = {"frozen": True, "extra": "forbid", "validate_by_name": True}
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
 
-    @model_validator(mode="before")
+    @pydantic.model_validator(mode="before")
     @classmethod
     def _empty_is_unset(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None and value != ""}
+            return {key: value for key, value in data.items() if value not in (None, "")}
         return data
 
 
 class Switchable(Section):
     """Switched off (None, its values unchecked) by `enabled_when_set: VAR` while VAR is unset."""
 
-    @model_validator(mode="wrap")
+    @pydantic.model_validator(mode="wrap")
     @classmethod
     def _switch(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
         gate = data.pop("enabled_when_set", None) if isinstance(data, dict) else None
-        return None if gate is not None and not env_of(info).get(str(gate)) else handler(data)
+        off = gate is not None and not env_of(info).get(str(gate))
+        return None if off else handler(data)
 
 
 def env_of(info: ValidationInfo) -> Mapping[str, str]:
@@ -98,23 +78,18 @@ def _scalar(value: Any) -> Any:
     """A variable's text as the number or boolean it spells; other text is refused later."""
     if not isinstance(value, Interpolated):
         return value
-    if value.lower() in _BOOLEANS:
-        return _BOOLEANS[value.lower()]
     for kind in (int, float):
         with contextlib.suppress(ValueError):
             number = kind(value)
             return number if math.isfinite(number) else value
-    return value
+    return _BOOLEANS.get(value.lower(), value)
 
 
 def _list(value: Any) -> Any:
-    """A list, or from a variable a comma-separated text (`CORS_ALLOW_ORIGINS=https://a,b`)."""
+    """From a variable, a comma-separated list (`CORS_ALLOW_ORIGINS=https://a,https://b`)."""
     if isinstance(value, Interpolated):
         return [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        return value
-    split = [_list(item) if isinstance(item, Interpolated) else [item] for item in value]
-    return [part for parts in split for part in parts]
+    return value
 
 
 def _http_url(text: str) -> str:
@@ -157,31 +132,23 @@ EnvSecret = Annotated[  # in gateway.yaml: the name of the variable that holds i
 DropSwitchedOff = AfterValidator(_drop_off)
 
 
-def load(model: type[M], text: str, env: Mapping[str, str], source: str) -> M:
+def load(model: type[M], text: str, env: Mapping[str, str], source: str = "gateway.yaml") -> M:
     """Parse, interpolate and validate; raise `ConfigError` listing every problem."""
-    document, problems = _load_yaml(text, env, source)
     try:
-        result = model.model_validate(document or {}, context={"env": env})
-    except ValidationError as error:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:  # then nothing else is worth reporting
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError([f"{where}: not valid YAML: {getattr(error, 'problem', '?')}"]) from None
+    problems: list[str] = []
+    document = _interpolate(document, env, problems, ())
+    try:
+        settings = model.model_validate(document or {}, context={"env": env})
+    except pydantic.ValidationError as error:
         problems += [_describe(item) for item in error.errors(include_url=False)]
     if problems:
         raise ConfigError(problems)
-    return result
-
-
-def _load_yaml(text: str, env: Mapping[str, str], source: str) -> tuple[Any, list[str]]:
-    """The interpolated document and the problems of interpolation; `ConfigError` when the
-    text is not YAML (then nothing else is worth reporting)."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError([f"{where}: not valid YAML: {error.problem or error.context}"]) from None
-    except yaml.YAMLError:
-        raise ConfigError([f"{source}: not valid YAML"]) from None
-    problems: list[str] = []
-    return _interpolate(document, env, problems, ()), problems
+    return settings
 
 
 def _interpolate(
@@ -196,32 +163,25 @@ def _interpolate(
 
     def substitute(match: re.Match[str]) -> str:
         name, op, arg = match.groups()
-        if name is None:  # `$$`
-            return "$"
-        if op == ":?" and not env.get(name):
+        if name and op == ":?" and not env.get(name):
             why = arg or "required"
             problems.append(f"{_yaml_path(loc)}: environment variable {name} is not set: {why}")
-        return env.get(name) or (arg if op == ":-" else "")
+        return "$" if name is None else env.get(name) or (arg if op == ":-" else "")
 
-    result = _EXPRESSION.sub(substitute, node)
-    from_env = any(match.group(1) for match in _EXPRESSION.finditer(node))
-    return Interpolated(result) if from_env else result
+    text = _EXPRESSION.sub(substitute, node)
+    return Interpolated(text) if "${" in node.replace("$$", "") else text
 
 
 def _yaml_path(loc: tuple[Any, ...]) -> str:
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    return path.removeprefix(".")
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).removeprefix(".")
 
 
 def _describe(error: ErrorDetails) -> str:
     """One problem line. A validator's message may start with `.key` or `[i]` to point deeper."""
-    kind, value = error["type"], error["input"]
-    if kind in _EXPECTED:
-        message = f"expected {_EXPECTED[kind]}, got {value!r}"
-    else:
-        template = _MESSAGES.get(kind)
-        message = template.format(input=value, **error.get("ctx", {})) if template else error["msg"]
-    path = _yaml_path(error["loc"])
+    kind, value, path = error["type"], error["input"], _yaml_path(error["loc"])
+    message = _MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
+    if kind not in _MESSAGES and kind != "value_error" and isinstance(value, str | int | float):
+        message += f", got {value!r}"
     if message.startswith((".", "[")) and path:
         return path + message
     return f"{path}: {message}" if path else message.lstrip(".")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import aiohttp
 import structlog
 
-from gateway.auth.keys import ASYMMETRIC, JwksError, KeySet, parse_jwks
+from gateway.auth.keys import JwksError, KeySet, parse_jwks
 from gateway.auth.settings import JwksKeySource
 
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -50,11 +50,9 @@ class JwksSource:
         monotonic: Callable[[], float],
         on_keys_removed: Callable[[], None] = lambda: None,
     ) -> None:
-        if (settings.url is None) == (settings.file is None):
-            raise ValueError(f"JWKS source {settings.name!r} needs exactly one of url or file")
         self.settings = settings
         self.name = settings.name
-        self.algorithms = frozenset(settings.algorithms) & ASYMMETRIC
+        self.algorithms = frozenset[str](settings.algorithms)
         self.keys = KeySet()
         self._session = session
         self._monotonic = monotonic

@@ -1,24 +1,21 @@
-"""Typed, frozen settings of token verification: the `auth:` section of gateway.yaml.
-
-Secrets never live in the YAML: `auth.secret.env` names the variable that holds the HMAC
-secret. A key source whose variable is unset is switched off.
-"""
+"""The `auth:` section of gateway.yaml, typed and frozen. Secrets never live in the YAML:
+`auth.secret.env` names the variable holding the HMAC secret; unset, that source is off."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway import yamlenv
 
 TOKEN_SECRET_ENV = "BETTER_AUTH_SECRET"  # noqa: S105 (a variable name)
-HmacAlgorithm = Literal["HS256", "HS384", "HS512"]
-AsymmetricAlgorithm = Literal["EdDSA", "ES256", "ES512", "RS256", "PS256"]
-HMAC_ALGORITHMS: tuple[HmacAlgorithm, ...] = get_args(HmacAlgorithm)
-ASYMMETRIC_ALGORITHMS: tuple[AsymmetricAlgorithm, ...] = get_args(AsymmetricAlgorithm)
+HmacAlgorithms = Annotated[tuple[Literal["HS256", "HS384", "HS512"], ...], yamlenv.ListFromEnv]
+AsymmetricAlgorithms = Annotated[
+    tuple[Literal["EdDSA", "ES256", "ES512", "RS256", "PS256"], ...], yamlenv.ListFromEnv
+]
 
 
 class SecretKeySource(yamlenv.Section):
@@ -27,7 +24,7 @@ class SecretKeySource(yamlenv.Section):
     secret: yamlenv.EnvSecret = Field(
         TOKEN_SECRET_ENV, validation_alias="env", validate_default=True, repr=False
     )
-    algorithms: Annotated[tuple[HmacAlgorithm, ...], yamlenv.ListFromEnv] = HMAC_ALGORITHMS
+    algorithms: HmacAlgorithms = ("HS256", "HS384", "HS512")
     issuer: str | None = None
     audiences: yamlenv.Strings = ()
 
@@ -38,9 +35,7 @@ class JwksKeySource(yamlenv.Switchable):
     name: str
     url: yamlenv.HttpUrl | None = None
     file: Path | None = None
-    algorithms: Annotated[tuple[AsymmetricAlgorithm, ...], yamlenv.ListFromEnv] = (
-        ASYMMETRIC_ALGORITHMS
-    )
+    algorithms: AsymmetricAlgorithms = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
     issuer: str | None = None
     audiences: yamlenv.Strings = ()
     refresh_interval_seconds: yamlenv.Float = 300.0
@@ -51,11 +46,11 @@ class JwksKeySource(yamlenv.Switchable):
     unknown_kid_refetch_interval_seconds: yamlenv.Float = 10.0
     fetch_timeout_seconds: yamlenv.Float = 5.0
 
-    @model_validator(mode="wrap")
+    @model_validator(mode="wrap")  # wraps the switch: not run while switched off
     @classmethod
     def _one_location(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
-        source = handler(data)  # None when switched off
-        if isinstance(data, dict) and source and (source.url is None) == (source.file is None):
+        source = handler(data)
+        if source and (source.url is None) == (source.file is None):
             raise ValueError("needs exactly one of `url` or `file`")
         return source
 

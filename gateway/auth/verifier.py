@@ -26,7 +26,6 @@ from gateway.auth.errors import (
 from gateway.auth.header import read_header
 from gateway.auth.jwks import JwksSource
 from gateway.auth.jws import build_jws, usable_hmac_algorithms
-from gateway.auth.keys import ASYMMETRIC
 from gateway.auth.settings import AuthSettings, JwksKeySource, SecretKeySource
 
 SECRET_SOURCE_NAME = "secret"  # noqa: S105 (the readiness name of the shared secret)
@@ -204,7 +203,3 @@ def _check_jwks_sources(sources: tuple[JwksKeySource, ...]) -> None:
     names = [SECRET_SOURCE_NAME, *(s.name for s in sources)]
     if len(set(names)) != len(names):
         raise ValueError(f"JWKS source names must be unique and not {SECRET_SOURCE_NAME!r}")
-    for source in sources:
-        unsupported = set(source.algorithms) - ASYMMETRIC
-        if unsupported:
-            raise ValueError(f"JWKS source {source.name!r}: unsupported {sorted(unsupported)}")

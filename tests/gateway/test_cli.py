@@ -61,11 +61,12 @@ def test_check_lists_every_problem_by_yaml_path(tmp_path: Path) -> None:
     result = run_cli("--config", str(config), "--check", env=env)
     assert result.returncode == 1
     for expected in (
-        'routes[5].methods[1]: unknown method "FETCH"',
+        "routes[5].methods[1]: Input should be 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE' "
+        "or 'OPTIONS', got 'FETCH'",
         "routes[5].upstream: unknown upstream 'nowhere'",
         "routes[5].colour: unknown key",
-        "limits.max_body_bytes: expected an integer",
-        "listen.port: expected an integer",
+        "limits.max_body_bytes: Input should be a valid integer, got 'lots'",
+        "listen.port: Input should be a valid integer, got 'eighty'",
         "cors.allow_origins[0]: not an origin",
         "identity.secret_env: GATEWAY_IDENTITY_SECRET must be at least 32 bytes",
     ):

@@ -11,6 +11,9 @@ from gateway.config import ConfigError, load_settings
 from tests.gateway.conftest import DEFAULT_YAML, IDENTITY_SECRET, TOKEN_SECRET, gateway_env
 
 DEFAULT = DEFAULT_YAML.read_text(encoding="utf-8")
+NOT_A_METHOD = (
+    "Input should be 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE' or 'OPTIONS', got 'FETCH'"
+)
 
 
 def problems(text: str, env: dict[str, str]) -> list[str]:
@@ -90,12 +93,14 @@ def test_a_variable_cannot_add_structure() -> None:
 def test_numbers_must_be_finite(value: str) -> None:
     text = DEFAULT.replace("shutdown_grace_seconds: 10", "shutdown_grace_seconds: ${GRACE}")
     found = problems(text, gateway_env(GRACE=value))
-    assert found == [f"shutdown_grace_seconds: expected a number, got '{value}'"]
+    assert found == [f"shutdown_grace_seconds: Input should be a valid number, got '{value}'"]
 
 
 def test_literal_strings_are_not_coerced() -> None:
     text = edited(lambda config: config["listen"].update(port="8080"))
-    assert "listen.port: expected an integer, got '8080'" in problems(text, gateway_env())
+    assert "listen.port: Input should be a valid integer, got '8080'" in problems(
+        text, gateway_env()
+    )
 
 
 def test_every_problem_is_collected_with_its_path() -> None:
@@ -112,14 +117,15 @@ def test_every_problem_is_collected_with_its_path() -> None:
     found = problems(edited(break_things), gateway_env())
     for expected in (
         "listen.colour: unknown key",
-        "limits.max_body_bytes: must be at least 0",
-        'cors.allow_methods[1]: unknown method "FETCH"',
-        'routes[3].methods[0]: unknown method "FETCH"',
+        "limits.max_body_bytes: Input should be greater than or equal to 0, got -1",
+        f"cors.allow_methods[1]: {NOT_A_METHOD}",
+        f"routes[3].methods[0]: {NOT_A_METHOD}",
         "routes[3].bindings.tenant: the path has no parameter {tenant}",
         "routes[5].path: bad literal segment '..'",
         "auth.jwks[0].url: expected an http(s) URL",
-        "auth.jwks[0].algorithms[0]: 'HS256' is not one of",
-        "trusted_proxies[1]: not an IP address or CIDR",
+        "auth.jwks[0].algorithms[0]: Input should be 'EdDSA', 'ES256', 'ES512', 'RS256' or "
+        "'PS256', got 'HS256'",
+        "trusted_proxies[1]: value is not a valid IPv4 or IPv6 network, got 'not-an-ip'",
     ):
         assert any(item.startswith(expected) for item in found), (expected, found)
 
@@ -144,7 +150,7 @@ def test_not_yaml_is_one_line_naming_file_line_and_column() -> None:
 def test_secrets_never_appear_in_problems() -> None:
     env = gateway_env(GATEWAY_IDENTITY_SECRET=TOKEN_SECRET)
     found = problems(DEFAULT, env)
-    assert found == ["identity.secret_env: the identity secret must differ from the token secret"]
+    assert found == ["identity.secret_env: must differ from the token secret"]
     assert TOKEN_SECRET not in repr(found)
     settings = load_settings(DEFAULT, gateway_env())
     for shown in (repr(settings), repr(settings.auth.secret), str(settings)):
@@ -159,7 +165,7 @@ def test_secrets_never_appear_in_problems() -> None:
         ({"BACKEND_URL": "nonsense"}, "upstreams.backend.url: expected an http(s) URL"),
         # The secret is set but unusable: that is the problem, not `no key source`.
         ({"BETTER_AUTH_SECRET": "too-short"}, "auth.secret.env: BETTER_AUTH_SECRET must be"),
-        ({"GATEWAY_PORT": "eighty"}, "listen.port: expected an integer, got 'eighty'"),
+        ({"GATEWAY_PORT": "eighty"}, "listen.port: Input should be a valid integer, got 'eighty'"),
     ],
 )
 def test_one_line_per_root_cause(change: dict[str, str], only_problem: str) -> None:
@@ -192,3 +198,10 @@ def test_a_switched_off_section_is_not_validated() -> None:
         "auth.jwks[0].url: expected an http(s) URL, got 'not a url'",
         "upstreams.better_auth.colour: unknown key",
     ]
+
+
+@pytest.mark.parametrize("location", [{"file": "jwks.json"}, {"url": None}])
+def test_a_jwks_source_needs_exactly_one_location(location: dict[str, Any]) -> None:
+    text = edited(lambda config: config["auth"]["jwks"][0].update(location))
+    env = gateway_env(BETTER_AUTH_URL="https://auth.example")
+    assert problems(text, env) == ["auth.jwks[0]: needs exactly one of `url` or `file`"]
