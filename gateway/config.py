@@ -31,6 +31,13 @@ def _origin(value: str) -> str:
     return value
 
 
+def _network(value: Any) -> Any:  # host bits are allowed, as in 10.0.0.1/8
+    try:
+        return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR: {value!r}") from None
+
+
 def _log_level(value: str) -> str:
     if value.lower() not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
@@ -46,7 +53,7 @@ def _base_url(url: str) -> str:  # scheme://host[:port][/prefix], no trailing sl
 _upper = BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)
 Methods = Annotated[tuple[Annotated[Method, _upper], ...], yamlenv.ListFromEnv]
 Origins = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], yamlenv.ListFromEnv]
-Networks = Annotated[tuple[pydantic.IPvAnyNetwork, ...], yamlenv.ListFromEnv]
+Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
 
 
 class ListenSettings(yamlenv.Section):
@@ -109,7 +116,8 @@ class RouteSettings(yamlenv.Section):
     @classmethod
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, dict):  # `respond` routes are public, public ones forward the token
-            data = {"auth": "public" if data.get("respond") else "required", **data}
+            data = {"name": str(data.get("path")), **data}
+            data.setdefault("auth", "public" if data.get("respond") else "required")
             data.setdefault("forward_authorization", data["auth"] == "public")
         return data
 
@@ -157,7 +165,7 @@ class GatewaySettings(yamlenv.Section):
     )
     readiness: ReadinessSettings = ReadinessSettings()
     pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
-    routes: Annotated[tuple[RouteSettings, ...], yamlenv.named_by_path("routes")] = ()
+    routes: tuple[RouteSettings, ...] = ()
 
     @property
     def identity_secret(self) -> bytes:

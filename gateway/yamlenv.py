@@ -40,23 +40,18 @@ class Section(BaseModel):
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
 
-    @pydantic.model_validator(mode="before")
+    @pydantic.model_validator(mode="wrap")
     @classmethod
-    def _empty_is_unset(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value not in (None, "")}
-        return data
+    def _read(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        data = {key: value for key, value in data.items() if value not in (None, "")}
+        gate = data.pop("enabled_when_set", None) if issubclass(cls, Switchable) else None
+        return None if gate and not env_of(info).get(str(gate)) else handler(data)
 
 
 class Switchable(Section):
     """Switched off (None, its values unchecked) by `enabled_when_set: VAR` while VAR is unset."""
-
-    @pydantic.model_validator(mode="wrap")
-    @classmethod
-    def _switch(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
-        gate = data.pop("enabled_when_set", None) if isinstance(data, dict) else None
-        off = gate is not None and not env_of(info).get(str(gate))
-        return None if off else handler(data)
 
 
 def env_of(info: ValidationInfo) -> Mapping[str, str]:
@@ -98,26 +93,6 @@ def _http_url(text: str) -> str:
     return text
 
 
-def named_by_path(prefix: str) -> BeforeValidator:
-    """Items of a list without a `name` are named by their YAML path."""
-
-    def name(items: Any) -> Any:
-        if not isinstance(items, list):
-            return items
-        return [
-            {"name": f"{prefix}[{i}]", **x} if isinstance(x, dict) else x
-            for i, x in enumerate(items)
-        ]
-
-    return BeforeValidator(name)
-
-
-def _drop_off(items: Any) -> Any:
-    if isinstance(items, dict):
-        return {key: item for key, item in items.items() if item is not None}
-    return tuple(item for item in items if item is not None)
-
-
 Int = Annotated[int, BeforeValidator(_scalar), Field(strict=True, ge=0)]
 Float = Annotated[float, BeforeValidator(_scalar), Field(strict=True, ge=0, allow_inf_nan=False)]
 Bool = Annotated[bool, BeforeValidator(_scalar), Field(strict=True)]
@@ -129,7 +104,13 @@ EnvSecret = Annotated[  # in gateway.yaml: the name of the variable that holds i
     BeforeValidator(lambda v, info: secret_from_env(env_of(info), v) if isinstance(v, str) else v),
 ]
 # After a collection of `Switchable`s: leaves out the switched-off ones.
-DropSwitchedOff = AfterValidator(_drop_off)
+DropSwitchedOff = AfterValidator(
+    lambda items: (
+        {k: v for k, v in items.items() if v}
+        if isinstance(items, dict)
+        else tuple(filter(None, items))
+    )
+)
 
 
 def load(model: type[M], text: str, env: Mapping[str, str], source: str = "gateway.yaml") -> M:
@@ -141,9 +122,9 @@ def load(model: type[M], text: str, env: Mapping[str, str], source: str = "gatew
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError([f"{where}: not valid YAML: {getattr(error, 'problem', '?')}"]) from None
     problems: list[str] = []
-    document = _interpolate(document, env, problems, ())
+    document = _expand(document, env, problems, ()) or {}
     try:
-        settings = model.model_validate(document or {}, context={"env": env})
+        settings = model.model_validate(document, context={"env": env})
     except pydantic.ValidationError as error:
         problems += [_describe(item) for item in error.errors(include_url=False)]
     if problems:
@@ -151,13 +132,11 @@ def load(model: type[M], text: str, env: Mapping[str, str], source: str = "gatew
     return settings
 
 
-def _interpolate(
-    node: Any, env: Mapping[str, str], problems: list[str], loc: tuple[Any, ...]
-) -> Any:
+def _expand(node: Any, env: Mapping[str, str], problems: list[str], loc: tuple[Any, ...]) -> Any:
     if isinstance(node, dict):
-        return {key: _interpolate(value, env, problems, (*loc, key)) for key, value in node.items()}
+        return {key: _expand(value, env, problems, (*loc, key)) for key, value in node.items()}
     if isinstance(node, list):
-        return [_interpolate(item, env, problems, (*loc, i)) for i, item in enumerate(node)]
+        return [_expand(item, env, problems, (*loc, i)) for i, item in enumerate(node)]
     if not isinstance(node, str) or "$" not in node:
         return node
 

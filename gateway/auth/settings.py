@@ -49,6 +49,8 @@ class JwksKeySource(yamlenv.Switchable):
     @model_validator(mode="wrap")  # wraps the switch: not run while switched off
     @classmethod
     def _one_location(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        if isinstance(data, dict):  # unnamed, it is named by where its keys are
+            data = {"name": str(data.get("url") or data.get("file")), **data}
         source = handler(data)
         if source and (source.url is None) == (source.file is None):
             raise ValueError("needs exactly one of `url` or `file`")
@@ -57,9 +59,7 @@ class JwksKeySource(yamlenv.Switchable):
 
 class AuthSettings(yamlenv.Section):
     secret: SecretKeySource | None = None
-    jwks: Annotated[
-        tuple[JwksKeySource, ...], yamlenv.named_by_path("auth.jwks"), yamlenv.DropSwitchedOff
-    ] = ()
+    jwks: Annotated[tuple[JwksKeySource, ...], yamlenv.DropSwitchedOff] = ()
     leeway_seconds: yamlenv.Float = 30.0
     user_claim: str = "sub"
     max_token_bytes: Annotated[yamlenv.Int, Field(ge=256)] = 8192

@@ -125,7 +125,7 @@ def test_every_problem_is_collected_with_its_path() -> None:
         "auth.jwks[0].url: expected an http(s) URL",
         "auth.jwks[0].algorithms[0]: Input should be 'EdDSA', 'ES256', 'ES512', 'RS256' or "
         "'PS256', got 'HS256'",
-        "trusted_proxies[1]: value is not a valid IPv4 or IPv6 network, got 'not-an-ip'",
+        "trusted_proxies[1]: not an IP address or CIDR: 'not-an-ip'",
     ):
         assert any(item.startswith(expected) for item in found), (expected, found)
 
@@ -205,3 +205,13 @@ def test_a_jwks_source_needs_exactly_one_location(location: dict[str, Any]) -> N
     text = edited(lambda config: config["auth"]["jwks"][0].update(location))
     env = gateway_env(BETTER_AUTH_URL="https://auth.example")
     assert problems(text, env) == ["auth.jwks[0]: needs exactly one of `url` or `file`"]
+
+
+def test_unnamed_routes_and_key_sources_are_named_by_what_they_point_to() -> None:
+    def change(config: dict[str, Any]) -> None:
+        del config["routes"][3]["name"]
+        del config["auth"]["jwks"][0]["name"]
+
+    settings = load_settings(edited(change), gateway_env(BETTER_AUTH_URL="https://auth.example"))
+    assert settings.routes[3].name == "/api/{user_id}/tasks"
+    assert settings.auth.jwks[0].name == "https://auth.example/api/auth/jwks"
