@@ -51,9 +51,9 @@ def _base_url(url: str) -> str:  # scheme://host[:port][/prefix], no trailing sl
 
 
 _upper = BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value)
-Methods = Annotated[tuple[Annotated[Method, _upper], ...], yamlenv.ListFromEnv]
-Origins = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], yamlenv.ListFromEnv]
-Networks = Annotated[tuple[Annotated[Network, BeforeValidator(_network)], ...], yamlenv.ListFromEnv]
+Methods = yamlenv.ListFromEnv[Annotated[Method, _upper]]
+Origins = yamlenv.ListFromEnv[Annotated[str, AfterValidator(_origin)]]
+Networks = yamlenv.ListFromEnv[Annotated[Network, BeforeValidator(_network)]]
 
 
 class ListenSettings(yamlenv.Section):

@@ -17,6 +17,7 @@ from yarl import URL
 
 MIN_SECRET_BYTES = 32
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 # ${VAR}, ${VAR:-default} (default when unset or empty), ${VAR:?message} (error when so), $$.
 _EXPRESSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
 _BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
@@ -93,24 +94,23 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _drop_off(items: Any) -> Any:  # after a collection of `Switchable`s: leaves out the off ones
+    if isinstance(items, dict):
+        return {key: item for key, item in items.items() if item is not None}
+    return tuple(item for item in items if item is not None)
+
+
 Int = Annotated[int, BeforeValidator(_scalar), Field(strict=True, ge=0)]
 Float = Annotated[float, BeforeValidator(_scalar), Field(strict=True, ge=0, allow_inf_nan=False)]
 Bool = Annotated[bool, BeforeValidator(_scalar), Field(strict=True)]
-ListFromEnv = BeforeValidator(_list)
-Strings = Annotated[tuple[str, ...], ListFromEnv]
+ListFromEnv = Annotated[tuple[T, ...], BeforeValidator(_list)]
+Strings = ListFromEnv[str]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 EnvSecret = Annotated[  # in gateway.yaml: the name of the variable that holds it
     bytes,
     BeforeValidator(lambda v, info: secret_from_env(env_of(info), v) if isinstance(v, str) else v),
 ]
-# After a collection of `Switchable`s: leaves out the switched-off ones.
-DropSwitchedOff = AfterValidator(
-    lambda items: (
-        {k: v for k, v in items.items() if v}
-        if isinstance(items, dict)
-        else tuple(filter(None, items))
-    )
-)
+DropSwitchedOff = AfterValidator(_drop_off)
 
 
 def load(model: type[M], text: str, env: Mapping[str, str], source: str = "gateway.yaml") -> M:

@@ -12,10 +12,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from gateway import yamlenv
 
 TOKEN_SECRET_ENV = "BETTER_AUTH_SECRET"  # noqa: S105 (a variable name)
-HmacAlgorithms = Annotated[tuple[Literal["HS256", "HS384", "HS512"], ...], yamlenv.ListFromEnv]
-AsymmetricAlgorithms = Annotated[
-    tuple[Literal["EdDSA", "ES256", "ES512", "RS256", "PS256"], ...], yamlenv.ListFromEnv
-]
+HmacAlgorithms = yamlenv.ListFromEnv[Literal["HS256", "HS384", "HS512"]]
+AsymmetricAlgorithms = yamlenv.ListFromEnv[Literal["EdDSA", "ES256", "ES512", "RS256", "PS256"]]
 
 
 class SecretKeySource(yamlenv.Section):
