@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from backend.app import create_app
@@ -71,3 +73,58 @@ async def test_a_restart_between_requests_is_invisible(
     response = await api.call("GET", f"/api/alice/tasks/{task['id']}")
     assert response.status == 200
     assert await response.json() == task
+
+
+async def _terminate_other_sessions(held: asyncpg.Connection) -> None:
+    await held.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+
+
+async def test_a_server_shutting_down_refuses_new_sessions_with_503(
+    aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
+) -> None:
+    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    task = await api.create(title="before the shutdown")
+    held = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    try:
+        # The pooled session dies (57P01); the held one keeps a smart shutdown waiting, during
+        # which every new session is refused with 57P03 "the database system is shutting down".
+        await _terminate_other_sessions(held)
+        postgres.begin_smart_shutdown()
+        for method, path in [
+            ("GET", "/api/alice/tasks"),
+            ("GET", f"/api/alice/tasks/{task['id']}"),
+            ("PATCH", f"/api/alice/tasks/{task['id']}/complete"),
+        ]:
+            await error_of(await api.call(method, path), 503, "unavailable")
+    finally:
+        await held.close()
+
+
+async def test_a_session_terminated_mid_query_is_503(
+    aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
+) -> None:
+    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    task = await api.create(title="locked")
+    held = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    try:
+        async with held.transaction():
+            await held.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", task["id"])
+            path = f"/api/alice/tasks/{task['id']}"
+            update = asyncio.create_task(api.call("PUT", path, json={"title": "blocked"}))
+            await _wait_for_lock_waiter(held)
+            await _terminate_other_sessions(held)
+            await error_of(await update, 503, "unavailable")
+    finally:
+        await held.close()
+
+
+async def _wait_for_lock_waiter(held: asyncpg.Connection) -> None:
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    for _ in range(500):
+        if await held.fetchval(waiting):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the update never waited for the row lock")

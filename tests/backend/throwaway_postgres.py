@@ -57,6 +57,10 @@ class ThrowawayPostgres:
             "start",
         )
 
+    def begin_smart_shutdown(self) -> None:
+        """Stop accepting new sessions (57P03) while the open ones carry on; returns at once."""
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "smart", "-W", "stop")
+
     def stop(self) -> None:
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
