@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,9 @@ from service_plumbing.request_context import request_context_middleware
 
 SETTINGS = web.AppKey("settings", BackendSettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
+# What the server running `create_app` must be given: bodies reach the handlers as sent, and
+# `backend.request_body` decodes them within the size limit.
+SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False}
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ import signal
 import structlog
 from aiohttp import web
 
-from backend.app import INFLIGHT, create_app
+from backend.app import INFLIGHT, SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
 from service_plumbing.drain import drain
 from service_plumbing.http_server import JsonErrorAppRunner, ParserLimits
@@ -42,6 +42,7 @@ async def serve(settings: BackendSettings) -> None:
         logger=server_logger("backend"),
         shutdown_timeout=1.0,
         **PARSER_LIMITS.server_options(),
+        **SERVER_OPTIONS,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

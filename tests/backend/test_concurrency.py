@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from backend import service
-from backend.app import create_app
 from backend.config import BackendSettings
-from tests.backend.conftest import Api, ClientFactory
+from tests.backend.conftest import Api, ClientFactory, serve_backend
 
 WRITERS = 20
 CREATES_EACH = 50
@@ -53,7 +52,7 @@ async def test_updated_at_never_goes_backwards(
     aiohttp_client: ClientFactory, settings: BackendSettings
 ) -> None:
     # Two apps on one database stand for two backend processes: neither's locks cover the other.
-    apis = [Api(await aiohttp_client(create_app(settings))) for _ in range(2)]
+    apis = [await serve_backend(aiohttp_client, settings) for _ in range(2)]
     task = await apis[0].create(title="raced")
     path = f"/api/alice/tasks/{task['id']}"
     for trial in range(TRIALS):

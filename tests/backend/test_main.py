@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import socket
@@ -185,3 +186,21 @@ def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Pa
     assert b"Connection: close" in answer
     assert process.returncode == 0
     assert b'"event":"stopped"' in stdout
+
+
+def test_the_server_decodes_a_gzip_body_itself(tmp_path: Path) -> None:
+    # The production runner must hand bodies over as sent (auto_decompress off), or the
+    # backend's own decoder would see them decoded already and refuse them.
+    process, base = start_backend(base_env(tmp_path), tmp_path)
+    try:
+        headers = identity_headers("POST", "/api/alice/tasks", "alice")
+        headers |= {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        body = gzip.compress(orjson.dumps({"title": "zipped"}))
+        request = urllib.request.Request(  # noqa: S310 (an http:// URL we built)
+            base + "/api/alice/tasks", data=body, headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert (response.status, orjson.loads(response.read())["title"]) == (201, "zipped")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from backend.app import create_app
-from tests.backend.conftest import Api, ClientFactory, settings_for
+from tests.backend.conftest import ClientFactory, serve_backend, settings_for
 from tests.backend.test_tasks import error_of
 from tests.backend.throwaway_postgres import ThrowawayPostgres
 
@@ -29,7 +28,7 @@ def postgres() -> Iterator[ThrowawayPostgres]:
 async def test_database_stopped_mid_run_is_503_then_recovers(
     aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
 ) -> None:
-    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
     task = await api.create(title="survives a restart")
 
     postgres.stop()
@@ -53,7 +52,7 @@ async def test_database_down_at_start_is_503_until_it_comes_up(
     aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
 ) -> None:
     postgres.stop()
-    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
     await error_of(await api.call("GET", "/api/alice/tasks"), 503, "unavailable")
 
     postgres.start()
@@ -65,7 +64,7 @@ async def test_database_down_at_start_is_503_until_it_comes_up(
 async def test_a_restart_between_requests_is_invisible(
     aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
 ) -> None:
-    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
     task = await api.create(title="pooled connection goes stale")
     postgres.stop()
     postgres.start()
@@ -85,7 +84,7 @@ async def _terminate_other_sessions(held: asyncpg.Connection) -> None:
 async def test_a_server_shutting_down_refuses_new_sessions_with_503(
     aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
 ) -> None:
-    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
     task = await api.create(title="before the shutdown")
     held = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
     try:
@@ -106,7 +105,7 @@ async def test_a_server_shutting_down_refuses_new_sessions_with_503(
 async def test_a_session_terminated_mid_query_is_503(
     aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
 ) -> None:
-    api = Api(await aiohttp_client(create_app(settings_for(postgres.url))))
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
     task = await api.create(title="locked")
     held = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
     try:
