@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway.errors import ApiError
+from service_plumbing.errors import ApiError
 
 READ_CHUNK_BYTES = 64 * 1024
 # zlib's window bits: 16 + MAX_WBITS reads a gzip member, MAX_WBITS a zlib stream (RFC 9110's
