@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import structlog
@@ -22,6 +23,10 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 PARSER_LIMITS = ParserLimits(
     max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
 )
+
+
+class CannotListen(Exception):
+    """The listening socket could not be opened (e.g. the port is taken); says where and why."""
 
 
 def run(settings: BackendSettings) -> None:
@@ -46,7 +51,13 @@ async def serve(settings: BackendSettings) -> None:
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()  # closes the database the runner's setup opened
+        # uvloop's strerror repeats the address; the errno's own words do not.
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        raise CannotListen(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
     log.info("listening", host=settings.host, port=settings.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import os
 import signal
 import socket
@@ -204,3 +205,102 @@ def test_the_server_decodes_a_gzip_body_itself(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_prints_usage_and_does_not_start(tmp_path: Path) -> None:
+    result = run_cli(
+        ["backend", "--help"], {**base_env(tmp_path), "BACKEND_PORT": "eighty"}, tmp_path
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m backend")
+    for variable in ("GATEWAY_IDENTITY_SECRET", "DATABASE_URL", "BACKEND_PORT", "LOG_LEVEL"):
+        assert variable in result.stdout
+    assert not (tmp_path / "todo.db").exists()
+
+
+@pytest.mark.parametrize("service", ["backend", "gateway"])
+def test_version_is_the_package_version(tmp_path: Path, service: str) -> None:
+    result = run_cli([service, "--version"], base_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "python",
+        "-m",
+        service,
+        importlib.metadata.version("todo-identity-gateway"),
+    ]
+
+
+def test_check_passes_a_usable_environment_without_creating_the_database(tmp_path: Path) -> None:
+    result = run_cli(["backend", "--check"], base_env(tmp_path), tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "ok" in result.stdout
+    assert not (tmp_path / "todo.db").exists()
+
+
+@pytest.mark.postgres
+def test_check_connects_to_postgresql(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("database", "reason"),
+    [
+        ("postgresql://postgres:hunter2-password@127.0.0.1:5432/no_such_db_h2", "no_such_db_h2"),
+        ("postgresql://postgres:hunter2-password@127.0.0.1:{port}/test", "Connection refused"),
+    ],
+)
+def test_check_names_a_database_it_cannot_use(tmp_path: Path, database: str, reason: str) -> None:
+    env = base_env(tmp_path) | {"DATABASE_URL": database.format(port=_free_port())}
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("backend: DATABASE_URL")
+    assert reason in line
+    assert "hunter2" not in result.stderr
+
+
+def test_check_names_every_problem(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {
+        "GATEWAY_IDENTITY_SECRET": SHORT,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'todo.db'}",
+        "LOG_LEVEL": "loud",
+    }
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert [line.split()[1] for line in lines] == [
+        "GATEWAY_IDENTITY_SECRET",
+        "DATABASE_URL",
+        "LOG_LEVEL",
+    ]
+    assert SHORT not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(tmp_path) | {"BACKEND_PORT": str(port)}
+        result = run_cli(["backend"], env, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"backend: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
