@@ -127,3 +127,39 @@ async def _wait_for_lock_waiter(held: asyncpg.Connection) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the update never waited for the row lock")
+
+
+async def test_a_server_still_starting_up_is_503_then_serves(
+    aiohttp_client: ClientFactory, postgres: ThrowawayPostgres
+) -> None:
+    api = await serve_backend(aiohttp_client, settings_for(postgres.url))
+    task = await api.create(title="before the restart")
+    postgres.stop()
+    postgres.start_still_recovering()
+    try:
+        # Until it listens the answer is 503 too; once it does, every session gets 57P03.
+        for _ in range(3):
+            await error_of(await api.call("GET", "/api/alice/tasks"), 503, "unavailable")
+        await _wait_until_refusing_with_57p03(postgres)
+        await error_of(await api.call("GET", f"/api/alice/tasks/{task['id']}"), 503, "unavailable")
+        await error_of(
+            await api.call("POST", "/api/alice/tasks", json={"title": "x"}), 503, "unavailable"
+        )
+    finally:
+        postgres.leave_recovery()
+    response = await api.call("GET", f"/api/alice/tasks/{task['id']}")
+    assert (response.status, await response.json()) == (200, task)
+
+
+async def _wait_until_refusing_with_57p03(postgres: ThrowawayPostgres) -> None:
+    for _ in range(300):
+        try:
+            connection = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+        except asyncpg.exceptions.CannotConnectNowError:
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        await connection.close()
+        raise AssertionError("the server accepted a session while recovering")
+    raise AssertionError("the server never started listening")
