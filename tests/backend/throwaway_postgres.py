@@ -74,8 +74,8 @@ class ThrowawayPostgres:
         """Stop accepting new sessions (57P03) while the open ones carry on; returns at once."""
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "smart", "-W", "stop")
 
-    def stop(self) -> None:
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():
