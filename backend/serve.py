@@ -65,3 +65,7 @@ async def serve(settings: BackendSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await drain(runner, site, app[INFLIGHT], grace=SHUTDOWN_GRACE_SECONDS, service="backend")
+    # Closing the loop would restore the default action, and a repeated TERM arriving while the
+    # process exits would turn its clean exit 0 into death by signal: the stop is under way.
+    loop.remove_signal_handler(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -304,3 +304,16 @@ def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"backend: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+def test_repeated_sigterms_while_stopping_still_exit_0(tmp_path: Path) -> None:
+    # Orchestrators and impatient operators repeat the signal; the exit must stay clean.
+    process, _ = start_backend(base_env(tmp_path), tmp_path)
+    try:
+        while process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.002)
+    finally:
+        stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert b'"event":"stopped"' in stdout
