@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from backend.config import BackendSettings
 from backend.db import open_database
-from backend.tasks import DATABASE, add_routes, json_response
+from backend.health import READINESS, Readiness, healthz, readyz
+from backend.tasks import DATABASE, add_routes
 from backend.trust import trust_middleware
 from service_plumbing.drain import InFlight, inflight_middleware
 from service_plumbing.request_context import request_context_middleware
 
 SETTINGS = web.AppKey("settings", BackendSettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
-
-
-async def healthz(_: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+# What the server running `create_app` must be given: bodies reach the handlers as sent, and
+# `backend.request_body` decodes them within the size limit.
+SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False}
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     database = await open_database(app[SETTINGS])
     app[DATABASE] = database
+    app[READINESS] = Readiness(database)
     yield
     await database.engine.dispose()
 
 
 def create_app(settings: BackendSettings) -> web.Application:
-    """The Spec-1 Todo API; every route but `/healthz` needs the gateway's signed identity."""
+    """The Spec-1 Todo API; all but `/healthz` and `/readyz` need the gateway's signed identity."""
     inflight = InFlight()
     app = web.Application(
         middlewares=[
@@ -46,5 +48,6 @@ def create_app(settings: BackendSettings) -> web.Application:
     app[INFLIGHT] = inflight
     app.cleanup_ctx.append(_database)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     add_routes(app)
     return app

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from service_plumbing.logs import LOG_LEVELS
+
+_T = TypeVar("_T")
 
 MIN_SECRET_BYTES = 32
 DEFAULT_SQLITE_FILE = "todo.db"
@@ -27,6 +30,28 @@ class ConfigError(ValueError):
         self.variable = variable
 
 
+class InvalidEnvironment(ValueError):
+    """Every problem the environment has, each naming its variable, in a stable order."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        super().__init__("; ".join(str(problem) for problem in problems))
+        self.problems = tuple(problems)
+
+
+class _Problems:
+    """Runs each check and keeps its `ConfigError`, so one run names every problem."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    def check(self, parse: Callable[..., _T], *args: Any, default: _T) -> _T:
+        try:
+            return parse(*args)
+        except ConfigError as error:
+            self.found.append(error)
+            return default
+
+
 @dataclass(frozen=True, slots=True)
 class BackendSettings:
     """Everything the backend needs; `identity_secrets[0]` is current, the rest are rotating out."""
@@ -43,16 +68,33 @@ class BackendSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
-        return cls(
+        """The settings, or `InvalidEnvironment` naming every variable that is wrong."""
+        problems = _Problems()
+        no_secrets: list[bytes] = []
+        settings = cls(
             identity_secrets=(
-                _secret(env.get("GATEWAY_IDENTITY_SECRET", ""), "GATEWAY_IDENTITY_SECRET"),
-                *_previous_secrets(env.get("GATEWAY_IDENTITY_PREVIOUS_SECRETS", "")),
+                problems.check(
+                    _secret,
+                    env.get("GATEWAY_IDENTITY_SECRET", ""),
+                    "GATEWAY_IDENTITY_SECRET",
+                    default=b"",
+                ),
+                *problems.check(
+                    _previous_secrets,
+                    env.get("GATEWAY_IDENTITY_PREVIOUS_SECRETS", ""),
+                    default=no_secrets,
+                ),
             ),
-            database_url=database_url(env.get("DATABASE_URL", "")),
+            database_url=problems.check(database_url, env.get("DATABASE_URL", ""), default=""),
             host=env.get("BACKEND_HOST", "").strip() or "127.0.0.1",
-            port=_port(env.get("BACKEND_PORT", "").strip() or "8000"),
-            log_level=_log_level(env.get("LOG_LEVEL", "").strip() or "info"),
+            port=problems.check(_port, env.get("BACKEND_PORT", "").strip() or "8000", default=0),
+            log_level=problems.check(
+                _log_level, env.get("LOG_LEVEL", "").strip() or "info", default="info"
+            ),
         )
+        if problems.found:
+            raise InvalidEnvironment(problems.found)
+        return settings
 
 
 def database_url(raw: str) -> str:

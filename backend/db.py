@@ -43,6 +43,10 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 
 # SQLite says "OperationalError" for a missing table too; only these mean "not now".
 _SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "full", "readonly")
+# SQLSTATE classes that mean "not now": connection exception, insufficient resources, and
+# operator intervention (57P01 shutting down, 57P03 starting up or shutting down). SQLAlchemy
+# wraps some of these (57P03 at connect) in a plain DBAPIError that it does not invalidate.
+_POSTGRES_UNAVAILABLE_CLASSES = ("08", "53", "57")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -52,6 +56,21 @@ def is_unavailable(error: BaseException) -> bool:
         if isinstance(error.orig, sqlite3.Error):
             message = str(error.orig).lower()
             return any(marker in message for marker in _SQLITE_UNAVAILABLE)
+    return any(_postgres_unavailable(cause) for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__
+
+
+def _postgres_unavailable(error: BaseException) -> bool:
+    if isinstance(error, asyncpg.PostgresError):
+        return str(error.sqlstate)[:2] in _POSTGRES_UNAVAILABLE_CLASSES
     return isinstance(error, _UNREACHABLE)
 
 

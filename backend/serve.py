@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import structlog
 from aiohttp import web
 
-from backend.app import INFLIGHT, create_app
+from backend.app import INFLIGHT, SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
 from service_plumbing.drain import drain
 from service_plumbing.http_server import JsonErrorAppRunner, ParserLimits
@@ -22,6 +23,10 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 PARSER_LIMITS = ParserLimits(
     max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
 )
+
+
+class CannotListen(Exception):
+    """The listening socket could not be opened (e.g. the port is taken); says where and why."""
 
 
 def run(settings: BackendSettings) -> None:
@@ -42,10 +47,17 @@ async def serve(settings: BackendSettings) -> None:
         logger=server_logger("backend"),
         shutdown_timeout=1.0,
         **PARSER_LIMITS.server_options(),
+        **SERVER_OPTIONS,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()  # closes the database the runner's setup opened
+        # uvloop's strerror repeats the address; the errno's own words do not.
+        reason = os.strerror(error.errno) if error.errno else type(error).__name__
+        raise CannotListen(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
     log.info("listening", host=settings.host, port=settings.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,3 +65,7 @@ async def serve(settings: BackendSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await drain(runner, site, app[INFLIGHT], grace=SHUTDOWN_GRACE_SECONDS, service="backend")
+    # Closing the loop would restore the default action, and a repeated TERM arriving while the
+    # process exits would turn its clean exit 0 into death by signal: the stop is under way.
+    loop.remove_signal_handler(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, delete, func, insert, not_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Row,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.models import TASK_COLUMNS, Task
+from backend.models import TASK_COLUMNS, Task, UtcDateTime
 
 Status = Literal["all", "pending", "completed"]
 Sort = Literal["created", "title", "updated"]
@@ -81,13 +92,27 @@ async def get_task(
     return None if row is None else as_json(row)
 
 
+def _next_updated_at(dialect: str) -> ColumnElement[datetime]:
+    """Now, but never before the stored value: computed in the UPDATE, under its row lock.
+
+    A clock read before the statement can lose the race for the row to a later one, and the
+    stored time would then go backwards. PostgreSQL re-evaluates this against the row version
+    it waited for; SQLite has one writer at a time and its text timestamps sort as times.
+    """
+    now = literal(_now(), UtcDateTime)
+    if dialect == "postgresql":
+        step = literal(timedelta(microseconds=1), Interval)
+        return func.greatest(now, Task.updated_at + step, type_=UtcDateTime)
+    return func.max(now, Task.updated_at, type_=UtcDateTime)
+
+
 async def update_task(
     connection: AsyncConnection, user_id: str, task_id: int, fields: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     statement = (
         update(Task)
         .where(_owned(user_id, task_id))
-        .values(updated_at=_now(), **fields)
+        .values(updated_at=_next_updated_at(connection.dialect.name), **fields)
         .returning(*TASK_COLUMNS)
     )
     row = (await connection.execute(statement)).one_or_none()

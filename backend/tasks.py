@@ -9,6 +9,7 @@ from aiohttp import web
 
 from backend import service, validation
 from backend.db import Database
+from backend.request_body import read_body
 from backend.trust import verified_user
 from service_plumbing.errors import ApiError
 
@@ -38,7 +39,7 @@ def _task_id(request: web.Request) -> int:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    return validation.parse_body(await request.read())
+    return validation.parse_body(await read_body(request))
 
 
 async def list_tasks(request: web.Request) -> web.Response:

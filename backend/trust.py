@@ -14,7 +14,7 @@ from service_plumbing.handlers import Handler
 from service_plumbing.request_context import EXCHANGE
 
 VERIFIED_USER = web.RequestKey("verified_user", str)
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def verified_user(request: web.Request) -> str:

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 from gateway.auth.settings import TOKEN_SECRET_ENV
@@ -59,7 +60,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--check", action="store_true", help="validate config and env, exit")
     parser.add_argument("--workers", type=_positive, default=1, help="processes (SO_REUSEPORT)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("todo-identity-gateway")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _mint(argv: Sequence[str], env: Mapping[str, str]) -> int:

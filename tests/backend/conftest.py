@@ -13,9 +13,9 @@ import asyncpg
 import orjson
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from backend.app import create_app
+from backend.app import SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
 
 SECRET = b"backend-test-secret-0123456789abcdef"
@@ -55,6 +55,14 @@ def identity_headers(
         "X-Gateway-Signature": f"v1={digest}",
         "X-Request-ID": request_id,
     }
+
+
+async def serve_backend(aiohttp_client: ClientFactory, settings: BackendSettings) -> Api:
+    """The real app, served with the options the production runner gives it."""
+    # `aiohttp_client(app, server_kwargs=...)` would drop them: TestServer takes them at start.
+    server = TestServer(create_app(settings))
+    await server.start_server(**SERVER_OPTIONS)
+    return Api(await aiohttp_client(server))
 
 
 class Api:
@@ -130,10 +138,10 @@ def sqlite_settings(tmp_path: Path) -> BackendSettings:
 @pytest.fixture
 async def api(aiohttp_client: ClientFactory, settings: BackendSettings) -> Api:
     """The real app on both databases."""
-    return Api(await aiohttp_client(create_app(settings)))
+    return await serve_backend(aiohttp_client, settings)
 
 
 @pytest.fixture
 async def sqlite_api(aiohttp_client: ClientFactory, sqlite_settings: BackendSettings) -> Api:
     """The real app on SQLite, for tests that are about HTTP and trust, not storage."""
-    return Api(await aiohttp_client(create_app(sqlite_settings)))
+    return await serve_backend(aiohttp_client, sqlite_settings)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from backend.config import BackendSettings, ConfigError, database_url
+from backend.config import BackendSettings, InvalidEnvironment, database_url
 
 SECRET = "x" * 32
 
@@ -68,7 +68,15 @@ def test_database_urls(raw: str, expected: str) -> None:
 def test_errors_name_the_variable(env: dict[str, str | None], variable: str) -> None:
     merged = {"GATEWAY_IDENTITY_SECRET": SECRET} | env
     full = {key: value for key, value in merged.items() if value is not None}
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidEnvironment) as error:
         BackendSettings.from_env(full)
-    assert error.value.variable == variable
+    assert [problem.variable for problem in error.value.problems] == [variable]
     assert variable in str(error.value)
+
+
+def test_every_wrong_variable_is_named_at_once() -> None:
+    env = {"GATEWAY_IDENTITY_SECRET": "short", "BACKEND_PORT": "x", "LOG_LEVEL": "loud"}
+    with pytest.raises(InvalidEnvironment) as error:
+        BackendSettings.from_env(env | {"DATABASE_URL": "mysql://h/db"})
+    variables = [problem.variable for problem in error.value.problems]
+    assert variables == ["GATEWAY_IDENTITY_SECRET", "DATABASE_URL", "BACKEND_PORT", "LOG_LEVEL"]

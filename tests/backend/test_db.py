@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
@@ -21,6 +22,15 @@ async def test_concurrent_schema_creation_is_safe(settings: BackendSettings) -> 
         assert tables == ["tasks"]
     finally:
         await asyncio.gather(*(database.engine.dispose() for database in databases))
+
+
+def _wrapped(postgres_error: Exception) -> sa_exc.DBAPIError:
+    # As SQLAlchemy raises it: a DBAPIError whose cause chain ends in asyncpg's exception.
+    adapted = RuntimeError("adapted")
+    adapted.__cause__ = postgres_error
+    wrapped = sa_exc.DBAPIError("SELECT 1", {}, adapted)
+    wrapped.__cause__ = adapted
+    return wrapped
 
 
 @pytest.mark.parametrize(
@@ -44,6 +54,11 @@ async def test_concurrent_schema_creation_is_safe(settings: BackendSettings) -> 
         ),
         (sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("NOT NULL failed")), False),
         (ValueError("a bug"), False),
+        (_wrapped(asyncpg.exceptions.CannotConnectNowError("starting up")), True),
+        (_wrapped(asyncpg.exceptions.AdminShutdownError("terminating")), True),
+        (_wrapped(asyncpg.exceptions.TooManyConnectionsError("too many")), True),
+        (_wrapped(asyncpg.exceptions.UniqueViolationError("duplicate")), False),
+        (_wrapped(asyncpg.exceptions.UndefinedTableError("no such table")), False),
     ],
 )
 def test_only_reachability_problems_count_as_unavailable(

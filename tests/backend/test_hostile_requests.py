@@ -118,6 +118,8 @@ async def test_odd_timestamps_are_refused(sqlite_api: Api, value: str) -> None:
         "/healthz/../api/alice/tasks",
         "/healthz/%2e%2e/api/alice/tasks",
         "/healthz%2F..%2Fapi/alice/tasks",
+        "/readyz/../api/alice/tasks",
+        "/readyz%2F..%2Fapi/alice/tasks",
         "/api/alice/tasks?/healthz",
         "/api/alice/tasks#/healthz",
         "http://b/api/alice/tasks",

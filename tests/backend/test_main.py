@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.metadata
 import os
 import signal
 import socket
@@ -183,5 +185,135 @@ def test_sigterm_lets_a_request_whose_body_is_still_arriving_finish(tmp_path: Pa
         stdout, _ = process.communicate(timeout=30)
     assert answer.startswith(b"HTTP/1.1 201"), answer
     assert b"Connection: close" in answer
+    assert process.returncode == 0
+    assert b'"event":"stopped"' in stdout
+
+
+def test_the_server_decodes_a_gzip_body_itself(tmp_path: Path) -> None:
+    # The production runner must hand bodies over as sent (auto_decompress off), or the
+    # backend's own decoder would see them decoded already and refuse them.
+    process, base = start_backend(base_env(tmp_path), tmp_path)
+    try:
+        headers = identity_headers("POST", "/api/alice/tasks", "alice")
+        headers |= {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        body = gzip.compress(orjson.dumps({"title": "zipped"}))
+        request = urllib.request.Request(  # noqa: S310 (an http:// URL we built)
+            base + "/api/alice/tasks", data=body, headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert (response.status, orjson.loads(response.read())["title"]) == (201, "zipped")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_help_prints_usage_and_does_not_start(tmp_path: Path) -> None:
+    result = run_cli(
+        ["backend", "--help"], {**base_env(tmp_path), "BACKEND_PORT": "eighty"}, tmp_path
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m backend")
+    for variable in ("GATEWAY_IDENTITY_SECRET", "DATABASE_URL", "BACKEND_PORT", "LOG_LEVEL"):
+        assert variable in result.stdout
+    assert not (tmp_path / "todo.db").exists()
+
+
+@pytest.mark.parametrize("service", ["backend", "gateway"])
+def test_version_is_the_package_version(tmp_path: Path, service: str) -> None:
+    result = run_cli([service, "--version"], base_env(tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "python",
+        "-m",
+        service,
+        importlib.metadata.version("todo-identity-gateway"),
+    ]
+
+
+def test_check_passes_a_usable_environment_without_creating_the_database(tmp_path: Path) -> None:
+    result = run_cli(["backend", "--check"], base_env(tmp_path), tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "ok" in result.stdout
+    assert not (tmp_path / "todo.db").exists()
+
+
+@pytest.mark.postgres
+def test_check_connects_to_postgresql(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("database", "reason"),
+    [
+        ("postgresql://postgres:hunter2-password@127.0.0.1:5432/no_such_db_h2", "no_such_db_h2"),
+        ("postgresql://postgres:hunter2-password@127.0.0.1:{port}/test", "Connection refused"),
+    ],
+)
+def test_check_names_a_database_it_cannot_use(tmp_path: Path, database: str, reason: str) -> None:
+    env = base_env(tmp_path) | {"DATABASE_URL": database.format(port=_free_port())}
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("backend: DATABASE_URL")
+    assert reason in line
+    assert "hunter2" not in result.stderr
+
+
+def test_check_names_every_problem(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {
+        "GATEWAY_IDENTITY_SECRET": SHORT,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'todo.db'}",
+        "LOG_LEVEL": "loud",
+    }
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert [line.split()[1] for line in lines] == [
+        "GATEWAY_IDENTITY_SECRET",
+        "DATABASE_URL",
+        "LOG_LEVEL",
+    ]
+    assert SHORT not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = base_env(tmp_path) | {"BACKEND_PORT": str(port)}
+        result = run_cli(["backend"], env, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"backend: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_repeated_sigterms_while_stopping_still_exit_0(tmp_path: Path) -> None:
+    # Orchestrators and impatient operators repeat the signal; the exit must stay clean.
+    process, _ = start_backend(base_env(tmp_path), tmp_path)
+    try:
+        while process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.002)
+    finally:
+        stdout, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert b'"event":"stopped"' in stdout

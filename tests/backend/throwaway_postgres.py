@@ -43,22 +43,39 @@ class ThrowawayPostgres:
     def url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def start(self) -> None:
+    def start(self, *, extra_options: str = "", wait: bool = True) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         _as_postgres(
             str(BIN / "pg_ctl"),
             "-D",
             str(self.data),
             "-o",
-            options,
+            f"{options} {extra_options}",
             "-l",
             str(self.root / "log"),
-            "-w",
+            "-w" if wait else "-W",
             "start",
         )
 
-    def stop(self) -> None:
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def start_still_recovering(self) -> None:
+        """Start as a standby with no primary and hot standby off: it stays in recovery and
+        refuses every session with 57P03, as a server that is starting up does."""
+        (self.data / "standby.signal").touch()
+        if os.geteuid() == 0:
+            shutil.chown(self.data / "standby.signal", "postgres", "postgres")
+        self.start(extra_options="-c hot_standby=off", wait=False)
+
+    def leave_recovery(self) -> None:
+        self.stop()
+        (self.data / "standby.signal").unlink()
+        self.start()
+
+    def begin_smart_shutdown(self) -> None:
+        """Stop accepting new sessions (57P03) while the open ones carry on; returns at once."""
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "smart", "-W", "stop")
+
+    def stop(self, mode: str = "immediate") -> None:
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():

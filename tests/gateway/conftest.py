@@ -172,6 +172,7 @@ def upstream_app(recorder: Recorder) -> web.Application:
     app.router.add_route("*", "/api/{user}/tasks/broken", broken)
     app.router.add_route("*", "/api/{user}/tasks/hangup", hangup)
     app.router.add_get("/healthz", _ok)
+    app.router.add_get("/readyz", _ok)
     app.router.add_route("*", "/api/{user}/tasks/download", download)
     app.router.add_route("*", "/api/{user}/tasks/slow", slow)
     app.router.add_route("*", "/{tail:.*}", echo)

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 import structlog
 
+from backend.app import SERVER_OPTIONS as BACKEND_SERVER_OPTIONS
 from backend.app import create_app as create_backend
 from backend.config import BackendSettings
 from gateway.app import create_app
@@ -867,7 +868,7 @@ async def real_stack(tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any) -
         identity_secrets=(IDENTITY_SECRET.encode(),),
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'todo.db'}",
     )
-    backend = await aiohttp_server(create_backend(backend_settings))
+    backend = await aiohttp_server(create_backend(backend_settings), **BACKEND_SERVER_OPTIONS)
     backend_url = str(backend.make_url("")).rstrip("/")
     config = default_config()
     config["auth"]["jwks"] = []
