@@ -2,7 +2,7 @@
 
 `python -m bench.lean_proxy --port N --upstream URL`: aiohttp's low-level `web.Server` (no
 router, no `web.Request`, no signals; served as the gateway serves itself, on uvloop) with one
-handler that forwards each request through `gateway.upstream_client.UpstreamPool` with the
+handler that forwards each request through `gateway.forward.http1.pool.UpstreamPool` with the
 client's headers minus Host and hop-by-hop ones, reads the answer whole and returns it. No token,
 no policy, no signature, no log line. What it costs is the floor the gateway's own logic sits on.
 Like the gateway's fast path it forwards body-less GET, DELETE and OPTIONS only (501 otherwise).
@@ -19,8 +19,8 @@ import uvloop
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.proxy import HOP_BY_HOP
-from gateway.upstream_client import UpstreamClient, UpstreamPool
+from gateway.forward.headers import HOP_BY_HOP
+from gateway.forward.http1.pool import UpstreamClient, UpstreamPool
 
 # The gateway's defaults (gateway/config.py, gateway.yaml), so the pool behaves the same.
 MAX_CONNECTIONS = 1024

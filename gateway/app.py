@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import hdrs, web
 from yarl import URL
 
 from gateway.auth.verifier import TokenVerifier
 from gateway.config import GatewaySettings
 from gateway.cors import Cors
+from gateway.forward.proxy import Proxy, upstream_client
 from gateway.health import Health
 from gateway.pipeline import Gateway
-from gateway.policy import Policy
-from gateway.proxy import Proxy, client_session, upstream_client
 from gateway.request_context import with_request_context
+from gateway.routing.policy import Policy
 from gateway.signature import IdentitySigner
 from service_plumbing.drain import InFlight
 from service_plumbing.handlers import RawHandler
@@ -99,7 +100,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         gateway = app[GATEWAY] = Gateway(
             policy=Policy(settings.routes),
             verifier=verifier,
-            proxy=Proxy(settings, session, fast, before_send=finish_headers),
+            proxy=Proxy(settings, fast, before_send=finish_headers),
             cors=cors,
             health=Health(settings, session, verifier),
             signer=IdentitySigner(settings.identity_secret),
@@ -113,3 +114,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await verifier.close()
         fast.close()
         await session.close()
+
+
+def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:
+    """The session for the gateway's own calls (JWKS, readiness): keep-alive, no cookie jar."""
+    connector = aiohttp.TCPConnector(
+        limit=settings.pool.max_connections,
+        keepalive_timeout=settings.pool.keepalive_timeout_seconds,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent",),
+        timeout=aiohttp.ClientTimeout(total=None),
+    )

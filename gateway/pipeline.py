@@ -15,10 +15,10 @@ from gateway.auth.errors import MISSING_TOKEN, UNSUPPORTED_SCHEME, AuthError
 from gateway.auth.extract import bearer_token
 from gateway.auth.verifier import TokenVerifier, VerifiedToken
 from gateway.cors import Cors
+from gateway.forward.proxy import Proxy
 from gateway.health import Health
-from gateway.policy import Policy, check_bindings
-from gateway.proxy import Proxy
 from gateway.request_context import Exchange
+from gateway.routing.policy import Policy, check_bindings
 from gateway.signature import REQUEST_ID_HEADER, IdentitySigner
 from service_plumbing.errors import ApiError
 

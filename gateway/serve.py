@@ -72,6 +72,9 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
         "max_field_size": limits.max_header_bytes,
         "max_line_size": limits.max_request_line_bytes,
         "max_headers": limits.max_headers,
+        # Bodies are forwarded as the client sent them: decoding one would send decoded
+        # bytes under the client's Content-Encoding (the backend decodes, within its limit).
+        "auto_decompress": False,
         "shutdown_timeout": 1.0,  # in-flight requests are drained before cleanup
     }
 

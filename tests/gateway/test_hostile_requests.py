@@ -720,8 +720,9 @@ async def test_a_client_that_hangs_up_mid_body_cannot_desync_the_upstream_pool(
     for _ in range(3):
         _, writer = await asyncio.open_connection("127.0.0.1", stack.client.server.port)
         lines = ["POST /api/alice/tasks HTTP/1.1", "Host: x", f"Authorization: {ALICE}"]
-        # Announce 100 bytes, send 10, of which the rest would be a second request upstream.
-        writer.write(head([*lines, "Content-Length: 100"], "0123456789"))
+        # Announce 200,000 bytes, send 70,000 (more than is read whole before forwarding, so
+        # the upstream starts on it), of which the rest would be a second request upstream.
+        writer.write(head([*lines, "Content-Length: 200000"], "0123456789" * 7000))
         await writer.drain()
         await stack.recorder.wait_started("POST /api/alice/tasks")
         writer.close()
@@ -732,7 +733,7 @@ async def test_a_client_that_hangs_up_mid_body_cannot_desync_the_upstream_pool(
         assert (await response.json())["path"] == "/api/alice/tasks/after"
     for seen in stack.recorder.seen:
         assert seen.raw_path in ("/api/alice/tasks", "/api/alice/tasks/after")
-        assert seen.raw_path == "/api/alice/tasks/after" or seen.body_bytes < 100
+        assert seen.raw_path == "/api/alice/tasks/after" or seen.body_bytes < 200000
 
 
 # --- the signed target is the target the upstream reads ------------------------------------

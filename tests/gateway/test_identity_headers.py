@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from gateway.identity import is_identity_header
+from gateway.forward.headers import is_identity_header
 from tests.gateway.conftest import Stack, bearer, raw_request
 
 SPOOFED = [

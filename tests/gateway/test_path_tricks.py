@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.paths import canonical_path, canonical_target
+from gateway.routing.paths import canonical_path, canonical_target
 from service_plumbing.errors import ApiError
 from tests.gateway.conftest import Stack, make_token, raw_request
 

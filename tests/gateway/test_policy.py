@@ -6,7 +6,7 @@ import pytest
 
 from gateway.config import RouteSettings
 from gateway.path_template import parse_template
-from gateway.policy import Policy, check_bindings
+from gateway.routing.policy import Policy, check_bindings
 from service_plumbing.errors import ApiError
 
 ROUTES = (

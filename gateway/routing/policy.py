@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway.path_template import Template, parse_template
-from gateway.paths import Target, canonical_target, decode_segment
+from gateway.routing.paths import Target, canonical_target, decode_segment
 from service_plumbing.errors import ApiError
 
 if TYPE_CHECKING:

@@ -1,10 +1,12 @@
-"""The fast client against real loopback servers: aiohttp for the ordinary answers, a raw
-asyncio server for the odd framings and the failures."""
+"""The gateway's HTTP/1.1 client against real loopback servers, over plain TCP and over TLS
+(every test runs on both): aiohttp for the ordinary answers, a raw asyncio server for the odd
+framings and the failures."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,13 +15,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.upstream_client import (
+from gateway.forward.http1.pool import (
     UpstreamClient,
     UpstreamClosed,
     UpstreamPool,
     UpstreamProtocolError,
 )
 from tests.gateway.conftest import StackFactory, bearer
+from tests.gateway.tls import Certificate, make_certificate
 
 # (request head, connection number, request number on it) -> (bytes to send, close after?)
 # Sending None closes the connection without an answer.
@@ -35,6 +38,7 @@ class RawUpstream:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request head came
     closed_by_peer: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
+    tls: ssl.SSLContext | None = None  # what a client needs to trust this server
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         number = self.connections
@@ -61,15 +65,44 @@ class RawUpstream:
             writer.close()
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    port: int
+    tls: ssl.SSLContext | None
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(autouse=True)
+def gateway_trusts_the_certificate(
+    certificate: Certificate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's https upstreams are checked against the system's trust store, which
+    `SSL_CERT_FILE` replaces."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert_file))
+
+
+@pytest.fixture(params=["http", "https"])
+def server_tls(request: pytest.FixtureRequest, certificate: Certificate) -> ssl.SSLContext | None:
+    """Every transport test runs against a plain and a TLS upstream."""
+    return certificate.server_context() if request.param == "https" else None
+
+
 @pytest.fixture
-async def raw_upstream() -> AsyncIterator[Callable[[Script], RawUpstream]]:
+async def raw_upstream(
+    server_tls: ssl.SSLContext | None, certificate: Certificate
+) -> AsyncIterator[Callable[[Script], RawUpstream]]:
     servers: list[asyncio.Server] = []
 
     async def make(script: Script) -> RawUpstream:
         upstream = RawUpstream(script)
-        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0, ssl=server_tls)
         servers.append(server)
         upstream.port = server.sockets[0].getsockname()[1]
+        upstream.tls = certificate.client_context() if server_tls else None
         return upstream
 
     yield make  # type: ignore[misc]
@@ -89,9 +122,17 @@ async def client() -> AsyncIterator[UpstreamClient]:
     fast.close()
 
 
-def pool_for(fast: UpstreamClient, port: int, *, read_timeout: float = 5.0) -> UpstreamPool:
+def pool_for(
+    fast: UpstreamClient, upstream: RawUpstream | Endpoint, *, read_timeout: float = 5.0
+) -> UpstreamPool:
+    port = upstream.port
     return fast.pool(
-        "127.0.0.1", port, f"127.0.0.1:{port}", connect_timeout=5.0, read_timeout=read_timeout
+        "127.0.0.1",
+        port,
+        f"127.0.0.1:{port}",
+        connect_timeout=5.0,
+        read_timeout=read_timeout,
+        tls=upstream.tls,
     )
 
 
@@ -108,7 +149,9 @@ async def get(
 # --- an aiohttp upstream -------------------------------------------------------------------
 
 
-async def _aiohttp_upstream(aiohttp_server: Any) -> TestServer:
+async def _aiohttp_upstream(
+    aiohttp_server: Any, server_tls: ssl.SSLContext | None, certificate: Certificate
+) -> Endpoint:
     async def echo(request: web.Request) -> web.StreamResponse:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         response = web.json_response(
@@ -134,16 +177,19 @@ async def _aiohttp_upstream(aiohttp_server: Any) -> TestServer:
     app = web.Application()
     app.router.add_get("/big", big)
     app.router.add_route("*", "/{tail:.*}", echo)
-    server: TestServer = await aiohttp_server(app)
-    return server
+    server: TestServer = await aiohttp_server(app, ssl=server_tls)
+    assert server.port is not None
+    return Endpoint(server.port, certificate.client_context() if server_tls else None)
 
 
 async def test_aiohttp_upstream_sees_exact_target_host_and_headers_and_reuse(
-    client: UpstreamClient, aiohttp_server: Any
+    client: UpstreamClient,
+    aiohttp_server: Any,
+    server_tls: ssl.SSLContext | None,
+    certificate: Certificate,
 ) -> None:
-    server = await _aiohttp_upstream(aiohttp_server)
-    assert server.port is not None
-    pool = pool_for(client, server.port)
+    server = await _aiohttp_upstream(aiohttp_server, server_tls, certificate)
+    pool = pool_for(client, server)
     target = "/a/%61b/../c?q=%zz&x=[1]"
     status, headers, body = await get(pool, target)
     seen = json.loads(body)
@@ -157,11 +203,13 @@ async def test_aiohttp_upstream_sees_exact_target_host_and_headers_and_reuse(
 
 
 async def test_large_chunked_answer_streams_in_order(
-    client: UpstreamClient, aiohttp_server: Any
+    client: UpstreamClient,
+    aiohttp_server: Any,
+    server_tls: ssl.SSLContext | None,
+    certificate: Certificate,
 ) -> None:
-    server = await _aiohttp_upstream(aiohttp_server)
-    assert server.port is not None
-    response = await pool_for(client, server.port).request("GET", "/big", [])
+    server = await _aiohttp_upstream(aiohttp_server, server_tls, certificate)
+    response = await pool_for(client, server).request("GET", "/big", [])
     received = bytearray()
     try:
         async for chunk in response.iter_chunks():
@@ -180,7 +228,7 @@ async def test_chunked_answer_is_decoded_and_connection_reused(
     upstream = await raw_upstream(
         answer("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n2\nde\n0\n\n")
     )
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     assert (await get(pool))[2] == b"abcde"
     assert (await get(pool))[2] == b"abcde"
     assert upstream.connections == 1
@@ -190,7 +238,7 @@ async def test_close_delimited_answer_reads_to_the_end_and_is_not_reused(
     client: UpstreamClient, raw_upstream: Any
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\n\nuntil the end", close=True))
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     assert (await get(pool))[2] == b"until the end"
     assert (await get(pool))[2] == b"until the end"
     assert upstream.connections == 2
@@ -208,7 +256,7 @@ async def test_no_reuse_when_the_upstream_says_so(
     client: UpstreamClient, raw_upstream: Any, text: str
 ) -> None:
     upstream = await raw_upstream(answer(text))  # the server keeps its end open
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     assert (await get(pool))[2] == b"ok"
     assert (await get(pool))[2] == b"ok"
     assert upstream.connections == 2
@@ -220,7 +268,7 @@ async def test_interim_answers_are_skipped_and_204_has_no_body(
     upstream = await raw_upstream(
         answer("HTTP/1.1 103 Early Hints\nLink: </a>\n\nHTTP/1.1 204 No Content\nX-A: 1\n\n")
     )
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     status, headers, body = await get(pool)
     assert (status, headers.get("X-A"), headers.get("Link"), body) == (204, "1", None, b"")
     assert (await get(pool))[0] == 204
@@ -244,7 +292,7 @@ async def test_malformed_answers_raise_and_are_not_retried(
 ) -> None:
     upstream = await raw_upstream(answer(text))
     with pytest.raises(UpstreamProtocolError):
-        await get(pool_for(client, upstream.port))
+        await get(pool_for(client, upstream))
     assert len(upstream.heads) == 1
 
 
@@ -252,7 +300,7 @@ async def test_bytes_after_the_answer_discard_the_connection(
     client: UpstreamClient, raw_upstream: Any
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nokEXTRA"))
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     await get(pool)
     await get(pool)
     assert upstream.connections == 2
@@ -264,7 +312,7 @@ async def test_a_dropped_keep_alive_connection_is_retried_once_on_a_fresh_one(
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     # The first connection answers once, then drops the second request unanswered.
     upstream = await raw_upstream(lambda _h, conn, n: (None, True) if n == 1 else (ok, False))
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     assert (await get(pool))[2] == b"ok"
     assert (await get(pool))[2] == b"ok"
     assert upstream.connections == 2
@@ -276,7 +324,7 @@ async def test_a_connection_the_upstream_closed_while_idle_is_not_used(
 ) -> None:
     # HTTP/1.1 keep-alive by default, but the server hangs up right after each answer.
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok", close=True))
-    pool = pool_for(client, upstream.port)
+    pool = pool_for(client, upstream)
     for _ in range(3):
         assert (await get(pool))[2] == b"ok"
         await asyncio.sleep(0.05)  # let the hang-up arrive while the connection is idle
@@ -288,7 +336,7 @@ async def test_no_retry_once_part_of_the_answer_arrived(
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Le", close=True))
     with pytest.raises(UpstreamClosed):
-        await get(pool_for(client, upstream.port))
+        await get(pool_for(client, upstream))
     assert len(upstream.heads) == 1
 
 
@@ -296,7 +344,7 @@ async def test_a_body_cut_short_raises(client: UpstreamClient, raw_upstream: Any
     upstream = await raw_upstream(
         answer("HTTP/1.1 200 OK\nContent-Length: 10\n\nshort", close=True)
     )
-    response = await pool_for(client, upstream.port).request("GET", "/", [])
+    response = await pool_for(client, upstream).request("GET", "/", [])
     try:
         with pytest.raises(UpstreamClosed):
             await response.read()
@@ -307,16 +355,18 @@ async def test_a_body_cut_short_raises(client: UpstreamClient, raw_upstream: Any
 async def test_silence_is_a_timeout(client: UpstreamClient, raw_upstream: Any) -> None:
     upstream = await raw_upstream(lambda _h, _c, _n: (b"", False))
     with pytest.raises(TimeoutError):
-        await get(pool_for(client, upstream.port, read_timeout=0.2))
+        await get(pool_for(client, upstream, read_timeout=0.2))
 
 
-async def test_refused_connection_is_an_os_error(client: UpstreamClient) -> None:
+async def test_refused_connection_is_an_os_error(
+    client: UpstreamClient, server_tls: ssl.SSLContext | None
+) -> None:
     probe = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
     port = probe.sockets[0].getsockname()[1]
     probe.close()
     await probe.wait_closed()
     with pytest.raises(OSError):  # noqa: PT011 - any refusal is fine
-        await get(pool_for(client, port))
+        await get(pool_for(client, Endpoint(port, server_tls)))
 
 
 @pytest.mark.parametrize(
@@ -328,7 +378,7 @@ async def test_headers_with_line_breaks_are_refused_before_anything_is_sent(
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
     with pytest.raises(ValueError, match="not safe"):
-        await pool_for(client, upstream.port).request("GET", "/", [(name, value)])
+        await pool_for(client, upstream).request("GET", "/", [(name, value)])
     assert upstream.connections == 0
 
 
@@ -338,16 +388,16 @@ async def test_unsafe_request_targets_are_refused(
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
     with pytest.raises(ValueError, match="not safe"):
-        await pool_for(client, upstream.port).request("GET", target, [])
+        await pool_for(client, upstream).request("GET", target, [])
     assert upstream.connections == 0
 
 
 async def test_idle_timeout_and_close_end_connections(raw_upstream: Any) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 0\n\n"))
     fast = UpstreamClient(max_connections=8, idle_timeout=0.05)
-    await get(pool_for(fast, upstream.port))
+    await get(pool_for(fast, upstream))
     await asyncio.wait_for(upstream.closed_by_peer.wait(), 5)
-    assert (await get(pool_for(fast, upstream.port)))[0] == 200
+    assert (await get(pool_for(fast, upstream)))[0] == 200
     upstream.closed_by_peer.clear()
     fast.close()
 
@@ -356,7 +406,7 @@ async def test_the_connection_limit_queues_requests(raw_upstream: Any) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
     upstream.gate = asyncio.Event()
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
-    pool = pool_for(fast, upstream.port)
+    pool = pool_for(fast, upstream)
     try:
         requests = asyncio.gather(*(get(pool) for _ in range(3)))
         await asyncio.wait_for(upstream.arrived.wait(), 5)
@@ -378,9 +428,9 @@ async def test_a_waiter_for_another_upstream_gets_the_slot_not_the_connection(
     first.gate = asyncio.Event()
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
     try:
-        busy = asyncio.ensure_future(get(pool_for(fast, first.port)))
+        busy = asyncio.ensure_future(get(pool_for(fast, first)))
         await asyncio.wait_for(first.arrived.wait(), 5)
-        waiting = asyncio.ensure_future(get(pool_for(fast, second.port)))
+        waiting = asyncio.ensure_future(get(pool_for(fast, second)))
         await asyncio.sleep(0.05)
         first.gate.set()
         assert (await asyncio.wait_for(busy, 5))[2] == b"a"
@@ -397,7 +447,7 @@ async def test_a_request_that_gave_up_waiting_does_not_hold_up_the_next(
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
     upstream.gate = asyncio.Event()
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
-    pool = pool_for(fast, upstream.port)
+    pool = pool_for(fast, upstream)
     try:
         first = asyncio.ensure_future(get(pool))
         await asyncio.wait_for(upstream.arrived.wait(), 5)
@@ -418,8 +468,8 @@ async def test_an_idle_connection_elsewhere_is_closed_to_make_room(
     second = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 1\n\nb"))
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
     try:
-        assert (await get(pool_for(fast, first.port)))[2] == b"a"  # now idle, holding the slot
-        assert (await asyncio.wait_for(get(pool_for(fast, second.port)), 5))[2] == b"b"
+        assert (await get(pool_for(fast, first)))[2] == b"a"  # now idle, holding the slot
+        assert (await asyncio.wait_for(get(pool_for(fast, second)), 5))[2] == b"b"
         await asyncio.wait_for(first.closed_by_peer.wait(), 5)
     finally:
         fast.close()
@@ -440,7 +490,7 @@ async def test_gateway_maps_broken_answers_to_502(
     make_stack: StackFactory, raw_upstream: Any, text: str, status: int
 ) -> None:
     upstream = await raw_upstream(answer(text, close=True))
-    stack = await make_stack(_backend_at(upstream.port))
+    stack = await make_stack(_backend_at(upstream))
     response = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
     assert response.status == status
     assert (await response.json())["error"] == "upstream_unavailable"
@@ -459,7 +509,7 @@ async def test_gateway_passes_close_delimited_and_chunked_answers(
         return (texts[min(conn, 1)] + body).replace("\n", "\r\n").encode(), conn == 0
 
     upstream = await raw_upstream(script)
-    stack = await make_stack(_backend_at(upstream.port))
+    stack = await make_stack(_backend_at(upstream))
     first = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
     assert (first.status, await first.read()) == (200, b"closed")
     assert first.headers.getall("Set-Cookie") == ["a=1", "b=2"]
@@ -469,9 +519,11 @@ async def test_gateway_passes_close_delimited_and_chunked_answers(
     assert b"x-user-id: alice" in upstream.heads[0].lower()
 
 
-def _backend_at(port: int) -> Callable[[dict[str, Any]], None]:
+def _backend_at(upstream: RawUpstream) -> Callable[[dict[str, Any]], None]:
+    scheme = "https" if upstream.tls else "http"
+
     def configure(config: dict[str, Any]) -> None:
-        config["upstreams"]["backend"]["url"] = f"http://127.0.0.1:{port}"
+        config["upstreams"]["backend"]["url"] = f"{scheme}://127.0.0.1:{upstream.port}"
 
     return configure
 
@@ -481,7 +533,7 @@ async def test_a_request_cancelled_as_a_connection_comes_back_is_just_cancelled(
 ) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
-    pool = pool_for(fast, upstream.port)
+    pool = pool_for(fast, upstream)
     try:
         first = await pool.request("GET", "/x", [])
         assert await first.read() == b"ok"
@@ -518,7 +570,7 @@ async def test_a_connection_released_unread_reads_again_when_reused() -> None:
     connections: list[int] = []
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     fast = UpstreamClient(max_connections=1, idle_timeout=30.0)
-    pool = pool_for(fast, server.sockets[0].getsockname()[1], read_timeout=2.0)
+    pool = pool_for(fast, Endpoint(server.sockets[0].getsockname()[1], None), read_timeout=2.0)
     try:
         first = await pool.request("GET", "/big", [])
         await asyncio.sleep(0.4)  # the whole answer arrives, unread
@@ -533,7 +585,7 @@ async def test_a_connection_released_unread_reads_again_when_reused() -> None:
 async def test_releasing_an_answer_twice_pools_its_connection_once(raw_upstream: Any) -> None:
     upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
     fast = UpstreamClient(max_connections=8, idle_timeout=30.0)
-    pool = pool_for(fast, upstream.port)
+    pool = pool_for(fast, upstream)
     try:
         response = await pool.request("GET", "/x", [])
         assert await response.read() == b"ok"

@@ -1,8 +1,10 @@
-"""One upstream HTTP/1.1 connection: writes a request head, parses the answer with httptools.
+"""One upstream HTTP/1.1 connection (plain or TLS): writes a request, parses the answer with
+httptools.
 
 llhttp (through httptools) does the parsing, strictly; this module only keeps the state of the
-answer in progress and wakes the one request waiting on it. `gateway/upstream_client.py` pools
-these connections.
+answer in progress and wakes the one request waiting on it. `pool.py` pools these connections.
+An answer to HEAD ends with its head (llhttp cannot be told the request was a HEAD, so the
+connection is not reused: the parser would wait for the body its Content-Length announces).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self.busy = False
         self.idle_since = 0.0
+        self._writable = True
         self._reset()
 
     def _reset(self) -> None:
@@ -55,18 +58,44 @@ class UpstreamConnection(asyncio.Protocol):
         self._buffered = 0
         self._interim = False
         self._close_delimited = False
+        self._head_only = False
+        self._spoiled = False
 
-    def start(self, head: bytes) -> None:
+    def start(self, head: bytes, *, head_only: bool = False) -> None:
+        """Write a request head; `head_only`: the answer has no body (a HEAD request)."""
         if self._buffered > _HIGH_WATER and self.transport is not None:
             self.transport.resume_reading()  # the last answer was released unread
         self._reset()
+        self._head_only = head_only
         self.busy = True
         if self.transport is not None:
             self.transport.write(head)
 
+    async def send(self, data: bytes, seconds: float) -> None:
+        """Write request body bytes; wait while the upstream does not take them (TimeoutError
+        after `seconds` without progress). Returns early once an answer has begun."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise self.error or UpstreamClosed("the upstream closed the connection")
+        transport.write(data)
+        while not self._writable and not self.headers_done:
+            await self.wait(seconds)
+
+    def spoil(self) -> None:
+        """Never reuse this connection (its request was not sent whole)."""
+        self.keep_alive = False
+        self._spoiled = True
+
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def pause_writing(self) -> None:
+        self._writable = False
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self._wake()
 
     def data_received(self, data: bytes) -> None:
         if not self.busy or self.complete:
@@ -120,10 +149,15 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.status = status
         self.headers_done = True
-        self._close_delimited = status not in (204, 304) and _close_delimited(self.raw_headers)
+        if self._head_only:
+            self.complete = True  # and never reused: see the module's docstring
+        else:
+            self._close_delimited = status not in (204, 304) and _close_delimited(self.raw_headers)
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self._head_only:
+            raise UpstreamProtocolError("a body in the answer to HEAD")
         self.chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and self.transport is not None:
@@ -134,8 +168,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
+        if self._head_only:
+            return
         self.complete = True
-        self.keep_alive = self._parser.should_keep_alive()
+        self.keep_alive = self._parser.should_keep_alive() and not self._spoiled
         self._wake()
 
     # consumer side

@@ -1,9 +1,10 @@
-"""A small keep-alive HTTP/1.1 client for requests without a body (the gateway's hot path).
+"""The gateway's keep-alive HTTP/1.1 client: every forwarded request, any method, with or
+without a body, to plain-http and https upstreams alike (TLS is asyncio's, the HTTP is ours).
 
-aiohttp's `ClientSession` costs more CPU per request than the rest of the gateway together;
-this client writes the request head itself and parses the answer with httptools (llhttp,
-strict). Only plain-http upstreams and body-less GET/DELETE/OPTIONS use it: HEAD (llhttp
-cannot be told to skip a body) and anything with a body stay on the `ClientSession`.
+aiohttp's `ClientSession` costs more CPU per request than the rest of the gateway together,
+and hands bytes an upstream sent unasked to the next request on a pooled connection; this
+client writes the request itself, parses the answer with httptools (llhttp, strict) and
+discards any connection that sends a byte nobody asked for.
 """
 
 from __future__ import annotations
@@ -11,23 +12,47 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from gateway.upstream_connection import (
+from gateway.forward.http1.connection import (
     UpstreamClosed,
     UpstreamConnection,
     UpstreamProtocolError,
 )
 
 __all__ = [
+    "PoolExhausted",
+    "StreamedBody",
     "UpstreamClient",
     "UpstreamClosed",
     "UpstreamPool",
     "UpstreamProtocolError",
     "UpstreamResponse",
 ]
+
+Headers = Iterable[tuple[str, str]]
+# Headers made when the request is written (the signed identity: fresh however long the wait).
+LateHeaders = Callable[[], Headers]
+
+
+class PoolExhausted(Exception):
+    """No upstream connection came free within the pool's waiting time."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedBody:
+    """A request body sent as it arrives: `length` bytes, or chunked when None."""
+
+    chunks: AsyncIterator[bytes]
+    length: int | None
+
+
+# Methods whose requests anticipate a body (RFC 9110 8.6): sent `Content-Length: 0` without one.
+_BODY_EXPECTED = frozenset({"POST", "PUT", "PATCH"})
 
 
 class UpstreamResponse:
@@ -87,8 +112,9 @@ class _Limiter:
     none free waits in line; it is then given a slot to connect with or, when a connection of
     its own pool comes back reusable, that connection: kept alive, not closed and reopened."""
 
-    def __init__(self, limit: int, evict_idle: Callable[[], object]) -> None:
+    def __init__(self, limit: int, evict_idle: Callable[[], object], wait: float) -> None:
         self.limit = limit
+        self.wait = wait
         self.open = 0
         self.waiters: collections.deque[_Waiter] = collections.deque()
         self._evict_idle = evict_idle
@@ -106,19 +132,32 @@ class _Limiter:
         entry = (pool, waiter)
         self.waiters.append(entry)
         try:
-            return await waiter  # given by release() or hand_over()
+            async with asyncio.timeout(self.wait):
+                return await waiter  # given by release() or hand_over()
+        except TimeoutError:
+            self._give_back(pool, waiter, entry)
+            raise PoolExhausted from None
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                given = waiter.result()  # it came just as we gave up: pass it on
-                if given is None:
-                    self.release()
-                else:
-                    pool.release(given)
-            else:
-                # Popped already if release() or hand_over() ran between the cancel and now.
-                with contextlib.suppress(ValueError):
-                    self.waiters.remove(entry)
+            self._give_back(pool, waiter, entry)
             raise
+
+    def _give_back(
+        self,
+        pool: UpstreamPool,
+        waiter: asyncio.Future[UpstreamConnection | None],
+        entry: _Waiter,
+    ) -> None:
+        """A request gave up waiting: pass on what it was given just then, or leave the line."""
+        if waiter.done() and not waiter.cancelled():
+            given = waiter.result()  # it came just as we gave up: pass it on
+            if given is None:
+                self.release()
+            else:
+                pool.release(given)
+        else:
+            # Popped already if release() or hand_over() ran between the cancel and now.
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(entry)
 
     def hand_over(self, pool: UpstreamPool, connection: UpstreamConnection) -> bool:
         """Give a reusable connection to the first in line, if it waits on the same pool."""
@@ -156,8 +195,10 @@ class UpstreamPool:
         connect_timeout: float,
         read_timeout: float,
         idle_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._limiter = limiter
+        self._tls = tls
         self._host = host
         self._port = port
         self._authority = authority
@@ -170,28 +211,39 @@ class UpstreamPool:
         self._closed = False
 
     async def request(
-        self, method: str, target: str, headers: Iterable[tuple[str, str]]
+        self,
+        method: str,
+        target: str,
+        headers: Headers,
+        *,
+        body: bytes | StreamedBody | None = None,
+        late_headers: LateHeaders | None = None,
     ) -> UpstreamResponse:
-        """Send a body-less request; return once the answer's head has arrived.
+        """Send a request; return once the answer's head has arrived. `late_headers` are
+        made once a connection is ours, just before the request is written.
 
         ValueError for a header that cannot be written safely; TimeoutError when the
-        upstream is too slow; OSError (UpstreamProtocolError included) when it fails.
+        upstream is too slow; PoolExhausted when no connection came free in time; OSError
+        (UpstreamProtocolError included) when the upstream fails. Whatever the body's
+        iterator raises passes through (the connection is then closed).
         """
-        head = _request_head(method, target, self._authority, headers)
+        head = _request_head(method, target, self._authority, headers, _framing(method, body))
         connection = self._take_idle() or await self._connect()
         try:
-            connection.start(head)
-            while not connection.headers_done:  # inline, not a helper: the hot path
-                await connection.wait(self.read_timeout)
+            if late_headers is not None:
+                head += _header_lines(late_headers())
+            head += b"\r\n"
+            await self._exchange(connection, method, head, body)
         except UpstreamClosed:
             connection.close()
-            if connection.received or method not in _IDEMPOTENT:
+            if connection.received or body is not None or method not in _IDEMPOTENT:
                 raise
             # Closed before a byte came back (typically a kept-alive connection the upstream
-            # dropped while idle): once more on another, as aiohttp does (RFC 9112 9.3.1).
+            # dropped while idle): a body-less idempotent request once more on another, as
+            # aiohttp does (RFC 9112 9.3.1). Never one with a body, as aiohttp never did.
             connection = await self._connect()
             try:
-                await self._exchange(connection, head)
+                await self._exchange(connection, method, head, body)
             except BaseException:
                 connection.close()
                 raise
@@ -200,10 +252,38 @@ class UpstreamPool:
             raise
         return UpstreamResponse(self, connection)
 
-    async def _exchange(self, connection: UpstreamConnection, head: bytes) -> None:
-        connection.start(head)
+    async def _exchange(
+        self,
+        connection: UpstreamConnection,
+        method: str,
+        head: bytes,
+        body: bytes | StreamedBody | None,
+    ) -> None:
+        if isinstance(body, bytes):
+            connection.start(head + body, head_only=method == "HEAD")
+        else:
+            connection.start(head, head_only=method == "HEAD")
+            if body is not None:
+                await self._stream(connection, body)
         while not connection.headers_done:
             await connection.wait(self.read_timeout)
+
+    async def _stream(self, connection: UpstreamConnection, body: StreamedBody) -> None:
+        chunked = body.length is None
+        sent = False
+        try:
+            async for chunk in body.chunks:
+                if connection.headers_done:
+                    return  # answered before the whole body: finished without it
+                if chunk:
+                    framed = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+                    await connection.send(framed, self.read_timeout)
+            if chunked and not connection.headers_done:
+                await connection.send(b"0\r\n\r\n", self.read_timeout)
+            sent = True
+        finally:
+            if not sent:
+                connection.spoil()  # the upstream still waits for the rest of the body
 
     def _take_idle(self) -> UpstreamConnection | None:
         while self._idle:
@@ -223,7 +303,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
-                    lambda: UpstreamConnection(self._lost), self._host, self._port
+                    lambda: UpstreamConnection(self._lost), self._host, self._port, ssl=self._tls
                 )
         except BaseException:
             self._limiter.release()
@@ -298,14 +378,24 @@ class UpstreamPool:
 class UpstreamClient:
     """The process's fast-path pools, one per upstream, sharing one connection limit."""
 
-    def __init__(self, max_connections: int, idle_timeout: float) -> None:
-        self._limiter = _Limiter(max_connections, self._evict_idle)
+    def __init__(
+        self, max_connections: int, idle_timeout: float, *, wait_timeout: float = 10.0
+    ) -> None:
+        self._limiter = _Limiter(max_connections, self._evict_idle, wait_timeout)
         self._idle_timeout = idle_timeout
         self._pools: list[UpstreamPool] = []
 
     def pool(
-        self, host: str, port: int, authority: str, *, connect_timeout: float, read_timeout: float
+        self,
+        host: str,
+        port: int,
+        authority: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> UpstreamPool:
+        """`tls`: connect with TLS (an https upstream), checking the certificate for `host`."""
         pool = UpstreamPool(
             self._limiter,
             host,
@@ -314,6 +404,7 @@ class UpstreamClient:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             idle_timeout=self._idle_timeout,
+            tls=tls,
         )
         self._pools.append(pool)
         return pool
@@ -331,17 +422,35 @@ class UpstreamClient:
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
 
 
+def _framing(method: str, body: bytes | StreamedBody | None) -> str:
+    """The body's framing header, written by this client (never copied from the client)."""
+    if body is None:
+        return "Content-Length: 0\r\n" if method in _BODY_EXPECTED else ""
+    if isinstance(body, bytes):
+        return f"Content-Length: {len(body)}\r\n"
+    if body.length is None:
+        return "Transfer-Encoding: chunked\r\n"
+    return f"Content-Length: {body.length}\r\n"
+
+
 def _request_head(
-    method: str, target: str, authority: str, headers: Iterable[tuple[str, str]]
+    method: str, target: str, authority: str, headers: Headers, framing: str
 ) -> bytes:
+    """The request line and headers, without the blank line that ends the head."""
     if " " in method or " " in target:
         raise ValueError("request line not safe to write")
-    lines = [f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers]
-    lines.append("\r\n")
-    head = "".join(lines)
+    return f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n{framing}".encode(
+        "utf-8", "surrogateescape"
+    ) + _header_lines(headers, first=(method, target, authority))
+
+
+def _header_lines(headers: Headers, first: tuple[str, ...] = ()) -> bytes:
+    lines = [f"{name}: {value}\r\n" for name, value in headers]
+    text = "".join(lines)
     # Only the line ends written above may hold CR or LF: one count beats a scan per header.
-    breaks = len(lines) + 1
-    if head.count("\n") != breaks or head.count("\r") != breaks or "\x00" in head:
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines) or "\x00" in text:
         raise ValueError("header not safe to write")
-    return head.encode("utf-8", "surrogateescape")
+    for part in first:
+        if "\r" in part or "\n" in part or "\x00" in part:
+            raise ValueError("request line not safe to write")
+    return text.encode("utf-8", "surrogateescape")
