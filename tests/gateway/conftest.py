@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
 from gateway.serve import GatewayRunner, runner_options
+from tests.gateway.raw_upstream import RawUpstream, Script
+from tests.gateway.tls import Certificate, make_certificate
 
 DEFAULT_YAML = Path(__file__).resolve().parents[2] / "gateway.yaml"
 TOKEN_SECRET = "test-token-secret-" + "t" * 32
@@ -257,3 +260,57 @@ async def raw_request(
         writer.close()
     status_line, _, _ = response.partition(b"\r\n")
     return int(status_line.split()[1]), response.partition(b"\r\n\r\n")[2]
+
+
+# --- scripted upstreams, plain and TLS ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def gateway_trusts_the_certificate(
+    certificate: Certificate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway checks https upstreams against the system's trust store, which
+    `SSL_CERT_FILE` replaces."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert_file))
+
+
+@pytest.fixture(params=["http", "https"])
+def server_tls(request: pytest.FixtureRequest, certificate: Certificate) -> ssl.SSLContext | None:
+    """Every test of a scripted upstream runs against a plain and a TLS one."""
+    return certificate.server_context() if request.param == "https" else None
+
+
+@pytest.fixture
+async def raw_upstream(
+    server_tls: ssl.SSLContext | None,
+    certificate: Certificate,
+    gateway_trusts_the_certificate: None,
+) -> AsyncIterator[Callable[[Script], Awaitable[RawUpstream]]]:
+    servers: list[asyncio.Server] = []
+
+    async def make(script: Script) -> RawUpstream:
+        upstream = RawUpstream(script)
+        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0, ssl=server_tls)
+        servers.append(server)
+        upstream.port = server.sockets[0].getsockname()[1]
+        upstream.tls = certificate.client_context() if server_tls else None
+        return upstream
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def backend_at(upstream: RawUpstream) -> Callable[[dict[str, Any]], None]:
+    """A `make_stack` configuration: the backend is this scripted upstream."""
+    scheme = "https" if upstream.tls else "http"
+
+    def configure(config: dict[str, Any]) -> None:
+        config["upstreams"]["backend"]["url"] = f"{scheme}://127.0.0.1:{upstream.port}"
+
+    return configure

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,98 +20,9 @@ from gateway.forward.http1.pool import (
     UpstreamPool,
     UpstreamProtocolError,
 )
-from tests.gateway.conftest import StackFactory, bearer
-from tests.gateway.tls import Certificate, make_certificate
-
-# (request head, connection number, request number on it) -> (bytes to send, close after?)
-# Sending None closes the connection without an answer.
-Script = Callable[[bytes, int, int], tuple[bytes | None, bool]]
-
-
-@dataclass
-class RawUpstream:
-    script: Script
-    heads: list[bytes] = field(default_factory=list)
-    connections: int = 0
-    gate: asyncio.Event | None = None  # when set: answers wait for it
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request head came
-    closed_by_peer: asyncio.Event = field(default_factory=asyncio.Event)
-    port: int = 0
-    tls: ssl.SSLContext | None = None  # what a client needs to trust this server
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        number = self.connections
-        self.connections += 1
-        try:
-            for count in range(1000):
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError:
-                    self.closed_by_peer.set()
-                    return
-                self.heads.append(head)
-                self.arrived.set()
-                answer, close = self.script(head, number, count)
-                if answer is None:
-                    return
-                if self.gate is not None:
-                    await self.gate.wait()
-                writer.write(answer)
-                await writer.drain()
-                if close:
-                    return
-        finally:
-            writer.close()
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    port: int
-    tls: ssl.SSLContext | None
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    return make_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(autouse=True)
-def gateway_trusts_the_certificate(
-    certificate: Certificate, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The gateway's https upstreams are checked against the system's trust store, which
-    `SSL_CERT_FILE` replaces."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert_file))
-
-
-@pytest.fixture(params=["http", "https"])
-def server_tls(request: pytest.FixtureRequest, certificate: Certificate) -> ssl.SSLContext | None:
-    """Every transport test runs against a plain and a TLS upstream."""
-    return certificate.server_context() if request.param == "https" else None
-
-
-@pytest.fixture
-async def raw_upstream(
-    server_tls: ssl.SSLContext | None, certificate: Certificate
-) -> AsyncIterator[Callable[[Script], RawUpstream]]:
-    servers: list[asyncio.Server] = []
-
-    async def make(script: Script) -> RawUpstream:
-        upstream = RawUpstream(script)
-        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0, ssl=server_tls)
-        servers.append(server)
-        upstream.port = server.sockets[0].getsockname()[1]
-        upstream.tls = certificate.client_context() if server_tls else None
-        return upstream
-
-    yield make  # type: ignore[misc]
-    for server in servers:
-        server.close()
-
-
-def answer(text: str, *, close: bool = False) -> Script:
-    raw = text.replace("\n", "\r\n").encode("latin-1")
-    return lambda _head, _conn, _n: (raw, close)
+from tests.gateway.conftest import StackFactory, backend_at, bearer
+from tests.gateway.raw_upstream import Endpoint, RawUpstream, answer
+from tests.gateway.tls import Certificate
 
 
 @pytest.fixture
@@ -490,7 +400,7 @@ async def test_gateway_maps_broken_answers_to_502(
     make_stack: StackFactory, raw_upstream: Any, text: str, status: int
 ) -> None:
     upstream = await raw_upstream(answer(text, close=True))
-    stack = await make_stack(_backend_at(upstream))
+    stack = await make_stack(backend_at(upstream))
     response = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
     assert response.status == status
     assert (await response.json())["error"] == "upstream_unavailable"
@@ -509,7 +419,7 @@ async def test_gateway_passes_close_delimited_and_chunked_answers(
         return (texts[min(conn, 1)] + body).replace("\n", "\r\n").encode(), conn == 0
 
     upstream = await raw_upstream(script)
-    stack = await make_stack(_backend_at(upstream))
+    stack = await make_stack(backend_at(upstream))
     first = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
     assert (first.status, await first.read()) == (200, b"closed")
     assert first.headers.getall("Set-Cookie") == ["a=1", "b=2"]
@@ -517,15 +427,6 @@ async def test_gateway_passes_close_delimited_and_chunked_answers(
     second = await stack.client.get("/api/alice/tasks", headers=bearer("alice"))
     assert (second.status, second.reason, await second.read()) == (201, "Made", b"abc")
     assert b"x-user-id: alice" in upstream.heads[0].lower()
-
-
-def _backend_at(upstream: RawUpstream) -> Callable[[dict[str, Any]], None]:
-    scheme = "https" if upstream.tls else "http"
-
-    def configure(config: dict[str, Any]) -> None:
-        config["upstreams"]["backend"]["url"] = f"{scheme}://127.0.0.1:{upstream.port}"
-
-    return configure
 
 
 async def test_a_request_cancelled_as_a_connection_comes_back_is_just_cancelled(
