@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
-from multidict import CIMultiDict
-
+from gateway.forward.http1.answer import UpstreamResponse
 from gateway.forward.http1.connection import (
     UpstreamClosed,
     UpstreamConnection,
     UpstreamProtocolError,
 )
+from gateway.forward.http1.limiter import Limiter, PoolExhausted
 
 __all__ = [
     "PoolExhausted",
@@ -39,10 +38,6 @@ Headers = Iterable[tuple[str, str]]
 LateHeaders = Callable[[], Headers]
 
 
-class PoolExhausted(Exception):
-    """No upstream connection came free within the pool's waiting time."""
-
-
 @dataclass(frozen=True, slots=True)
 class StreamedBody:
     """A request body sent as it arrives: `length` bytes, or chunked when None."""
@@ -55,139 +50,12 @@ class StreamedBody:
 _BODY_EXPECTED = frozenset({"POST", "PUT", "PATCH"})
 
 
-class UpstreamResponse:
-    """An answer whose head has arrived; the body is read with `read()` or `iter_chunks()`.
-    Always `release()` it: the connection goes back to the pool only if the answer ended
-    cleanly and the upstream allows keep-alive."""
-
-    def __init__(self, pool: UpstreamPool, connection: UpstreamConnection) -> None:
-        self._pool = pool
-        self._connection = connection
-        self._released = False
-        self.status = connection.status
-        self.reason = connection.reason.decode("utf-8", "surrogateescape")
-        self.headers: CIMultiDict[str] = CIMultiDict(
-            [
-                (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-                for name, value in connection.raw_headers
-            ]
-        )
-        length = self.headers.get("Content-Length")
-        # llhttp has checked it is one plain decimal number.
-        self.content_length = None if length is None else int(length)
-
-    async def read(self) -> bytes:
-        connection = self._connection
-        parts = []
-        while not connection.complete:
-            parts.append(connection.take())
-            await connection.wait(self._pool.read_timeout)
-        parts.append(connection.take())
-        return b"".join(parts)
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        connection = self._connection
-        while True:
-            if connection.chunks:
-                yield connection.take()
-            elif connection.complete:
-                return
-            else:
-                await connection.wait(self._pool.read_timeout)
-
-    def release(self) -> None:
-        """Give the connection back (once: a second call does nothing, so one connection can
-        never be pooled, or handed to a waiting request, twice)."""
-        if not self._released:
-            self._released = True
-            self._pool.release(self._connection)
-
-
-# A request waiting for a connection of `pool`: given a slot (None) or a connection.
-_Waiter = tuple["UpstreamPool", asyncio.Future["UpstreamConnection | None"]]
-
-
-class _Limiter:
-    """Open connections across every pool of one client, at most `limit`. A request that finds
-    none free waits in line; it is then given a slot to connect with or, when a connection of
-    its own pool comes back reusable, that connection: kept alive, not closed and reopened."""
-
-    def __init__(self, limit: int, evict_idle: Callable[[], object], wait: float) -> None:
-        self.limit = limit
-        self.wait = wait
-        self.open = 0
-        self.waiters: collections.deque[_Waiter] = collections.deque()
-        self._evict_idle = evict_idle
-
-    async def acquire(self, pool: UpstreamPool) -> UpstreamConnection | None:
-        """None: a slot is ours, to connect with. Else an open connection of `pool`."""
-        if self.open < self.limit and not self.waiters:
-            self.open += 1
-            return None
-        # The slots may all be idle connections to other upstreams: close one for us.
-        self._evict_idle()
-        waiter: asyncio.Future[UpstreamConnection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        entry = (pool, waiter)
-        self.waiters.append(entry)
-        try:
-            async with asyncio.timeout(self.wait):
-                return await waiter  # given by release() or hand_over()
-        except TimeoutError:
-            self._give_back(pool, waiter, entry)
-            raise PoolExhausted from None
-        except asyncio.CancelledError:
-            self._give_back(pool, waiter, entry)
-            raise
-
-    def _give_back(
-        self,
-        pool: UpstreamPool,
-        waiter: asyncio.Future[UpstreamConnection | None],
-        entry: _Waiter,
-    ) -> None:
-        """A request gave up waiting: pass on what it was given just then, or leave the line."""
-        if waiter.done() and not waiter.cancelled():
-            given = waiter.result()  # it came just as we gave up: pass it on
-            if given is None:
-                self.release()
-            else:
-                pool.release(given)
-        else:
-            # Popped already if release() or hand_over() ran between the cancel and now.
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(entry)
-
-    def hand_over(self, pool: UpstreamPool, connection: UpstreamConnection) -> bool:
-        """Give a reusable connection to the first in line, if it waits on the same pool."""
-        while self.waiters:
-            waiting_pool, waiter = self.waiters[0]
-            if waiter.done():
-                self.waiters.popleft()
-            elif waiting_pool is not pool:
-                return False
-            else:
-                self.waiters.popleft()
-                waiter.set_result(connection)
-                return True
-        return False
-
-    def release(self) -> None:
-        while self.waiters:
-            _, waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.open -= 1
-
-
 class UpstreamPool:
     """Keep-alive connections to one upstream `host:port`."""
 
     def __init__(
         self,
-        limiter: _Limiter,
+        limiter: Limiter,
         host: str,
         port: int,
         authority: str,
@@ -381,7 +249,7 @@ class UpstreamClient:
     def __init__(
         self, max_connections: int, idle_timeout: float, *, wait_timeout: float = 10.0
     ) -> None:
-        self._limiter = _Limiter(max_connections, self._evict_idle, wait_timeout)
+        self._limiter = Limiter(max_connections, self._evict_idle, wait_timeout)
         self._idle_timeout = idle_timeout
         self._pools: list[UpstreamPool] = []
 
