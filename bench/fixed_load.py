@@ -1,7 +1,8 @@
-"""A fixed number of GET requests, not a fixed time: what an instruction count is divided by.
+"""A fixed number of requests, not a fixed time: what an instruction count is divided by.
 
-`python -m bench.fixed_load URL N CONCURRENCY ["Name: value" ...]`: N requests over CONCURRENCY
-keep-alive connections, each body read whole; exits 1 unless every answer was 200. wrk runs for a
+`python -m bench.fixed_load URL N CONCURRENCY [--post BYTES] ["Name: value" ...]`: N GET (or
+POST, with a body of BYTES) requests over CONCURRENCY keep-alive connections, each answer read
+whole; exits 1 unless every answer was 200. wrk runs for a
 time, so the requests it completes vary; a count per request needs the count of requests exact.
 """
 
@@ -17,7 +18,7 @@ import aiohttp
 
 
 async def send(
-    url: str, count: int, concurrency: int, headers: Mapping[str, str]
+    url: str, count: int, concurrency: int, headers: Mapping[str, str], post: int | None = None
 ) -> collections.Counter[int]:
     """`count` requests, `concurrency` at a time; how many answers had each status."""
     statuses: collections.Counter[int] = collections.Counter()
@@ -27,7 +28,8 @@ async def send(
         nonlocal left
         while left > 0:
             left -= 1
-            async with session.get(url, headers=headers) as answer:
+            method, body = ("GET", None) if post is None else ("POST", b"x" * post)
+            async with session.request(method, url, headers=headers, data=body) as answer:
                 await answer.read()
                 statuses[answer.status] += 1
 
@@ -49,9 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("count", type=int)
     parser.add_argument("concurrency", type=int)
+    parser.add_argument("--post", type=int, default=None, metavar="BYTES")
     parser.add_argument("headers", nargs="*", type=parse_header, metavar="'Name: value'")
     args = parser.parse_args(argv)
-    statuses = asyncio.run(send(args.url, args.count, args.concurrency, dict(args.headers)))
+    statuses = asyncio.run(
+        send(args.url, args.count, args.concurrency, dict(args.headers), args.post)
+    )
     if statuses != {200: args.count}:
         print(f"expected {args.count} answers 200, got {dict(statuses)}", file=sys.stderr)
         return 1

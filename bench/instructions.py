@@ -18,6 +18,12 @@ from bench import callgrind, stack
 from bench.options import REPO
 from bench.suite import BARE_PROXY, GATEWAY_EDDSA, GATEWAY_HS256, LEAN_PROXY, UPSTREAM, Run
 
+# The same, with a small JSON-sized body (read whole by the gateway before forwarding).
+POST_BYTES = 1024
+UPSTREAM_POST = f"{UPSTREAM} POST {POST_BYTES} B"
+GATEWAY_HS256_POST = f"{GATEWAY_HS256} POST {POST_BYTES} B"
+_POSTS = frozenset({UPSTREAM_POST, GATEWAY_HS256_POST})
+
 WARM_UP = 300
 REQUESTS = 2000
 CONCURRENCY = 8
@@ -58,12 +64,12 @@ def measure(run: Run) -> InstructionsReport:
         print(f"  {note}", flush=True)
         return InstructionsReport(REQUESTS, WARM_UP, CONCURRENCY, skipped=note)
     starts: list[tuple[str, Start, tuple[str, ...]]] = [
-        ("upstream", _upstream, (UPSTREAM,)),
+        ("upstream", _upstream, (UPSTREAM, UPSTREAM_POST)),
         ("bare-proxy", _bare_proxy, (BARE_PROXY,)),
     ]
     if run.gateway is not None:  # the lean proxy runs the gateway's client: it needs the package
         starts.append(("lean-proxy", _lean_proxy, (LEAN_PROXY,)))
-        starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA)))
+        starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA, GATEWAY_HS256_POST)))
     counts: list[Count] = []
     failures = []
     for slug, start, configs in starts:
@@ -142,11 +148,12 @@ def _measure(
             # ignores the token), as in the wrk sections.
             headers = run.auth("EdDSA" if config == GATEWAY_EDDSA else "HS256")
             url = f"{service.url}{stack.TASKS_PATH}"
-            _load(run, url, WARM_UP, headers)
+            post = POST_BYTES if config in _POSTS else None
+            _load(run, url, WARM_UP, headers, post)
             totals = []
             for _ in range(REPEATS):
                 counter.zero()
-                _load(run, url, REQUESTS, headers)
+                _load(run, url, REQUESTS, headers, post)
                 total, dump = counter.dump()
                 totals.append(total)
             found.append(count(config, REQUESTS, tuple(totals), dump))
@@ -156,9 +163,13 @@ def _measure(
     return found
 
 
-def _load(run: Run, url: str, requests: int, headers: Mapping[str, str]) -> None:
+def _load(
+    run: Run, url: str, requests: int, headers: Mapping[str, str], post: int | None = None
+) -> None:
     argv = ["taskset", "-c", run.options.load_cpu, sys.executable, "-m", "bench.fixed_load"]
     argv += [url, str(requests), str(CONCURRENCY)]
+    if post is not None:
+        argv += ["--post", str(post)]
     argv += [f"{name}: {value}" for name, value in headers.items()]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:

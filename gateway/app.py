@@ -31,7 +31,7 @@ HANDLER: web.AppKey[RawHandler] = web.AppKey("handler")
 def create_app(settings: GatewaySettings) -> web.Application:
     """The whole gateway as an aiohttp app; resources open on startup, close on cleanup.
 
-    `serve.GatewayRunner` hands every request straight to `app[HANDLER]`; under a plain
+    `serve.gateway_runner` hands every request straight to `app[HANDLER]`; under a plain
     `AppRunner` (or `aiohttp_client(app)`) the catch-all route below does the same.
     """
     # No middleware: the request context wraps the one handler directly, which spares

@@ -67,6 +67,11 @@ class LimitSettings(yamlenv.Section):
     max_header_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 65536
     max_request_line_bytes: Annotated[yamlenv.Int, Field(ge=1024)] = 16384
     max_headers: Annotated[yamlenv.Int, Field(ge=16)] = 128
+    # Slow clients: a request head must arrive, and a body keep moving, within these (408).
+    head_timeout_seconds: yamlenv.Float = 10.0
+    body_idle_timeout_seconds: yamlenv.Float = 10.0
+    # A body up to this size is read whole before an upstream connection is taken.
+    buffered_body_bytes: yamlenv.Int = 64 * 1024
 
 
 class CorsSettings(yamlenv.Section):
@@ -87,6 +92,8 @@ class ReadinessSettings(yamlenv.Section):
 class PoolSettings(yamlenv.Section):
     max_connections: yamlenv.Int = 1024
     keepalive_timeout_seconds: yamlenv.Float = 30.0
+    # How long a request may wait for a free upstream connection before a 503.
+    wait_timeout_seconds: yamlenv.Float = 5.0
 
 
 class IdentitySettings(yamlenv.Section):

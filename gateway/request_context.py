@@ -96,6 +96,8 @@ async def _in_context(
         )
         if error.reason is not None:
             fields.setdefault("reason", error.reason)
+        if error.status == 408:
+            response.force_close()  # the rest of a stalled body would never come
     except web.HTTPException as error:
         response = _from_http_exception(error, request_id)
     except Exception as error:

@@ -1,5 +1,5 @@
 """Run the gateway: one process, or N sharing the port; SIGTERM drains (`service_plumbing/drain.py`)
-before exiting."""
+before exiting. Served through aiohttp's public low-level `web.ServerRunner`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
@@ -17,39 +17,35 @@ from aiohttp import web
 
 from gateway.app import HANDLER, INFLIGHT, create_app
 from gateway.config import GatewaySettings
+from gateway.slow_clients import GatewayServer
 from service_plumbing.drain import drain
-from service_plumbing.http_server import JsonErrorServer
+from service_plumbing.handlers import RawHandler
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("gateway")
 
 
-class GatewayRunner(web.BaseRunner):
-    """Serves `create_app`'s app through aiohttp's low-level `web.Server`: every request goes
-    straight to the app's one handler, without the router, the per-request `web.Request`
-    mapping or response signals (about 10 % of the gateway's instructions per request).
-    The app's startup and cleanup (its resources) run as under `AppRunner`."""
+def gateway_runner(handler: RawHandler, settings: GatewaySettings) -> web.ServerRunner:
+    """aiohttp's public low-level server around the app's one handler: no router, no per-request
+    `web.Request` mapping, no response signals (about 10 % of the gateway's instructions per
+    request); each connection bounds the time a request head may take (`slow_clients.py`)."""
+    options = runner_options(settings)
+    shutdown_timeout = options.pop("shutdown_timeout")
+    server = GatewayServer(handler, head_timeout=settings.limits.head_timeout_seconds, **options)
+    return web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
 
-    def __init__(self, app: web.Application, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._app = app
 
-    @property
-    def app(self) -> web.Application:
-        return self._app
-
-    async def shutdown(self) -> None:
-        await self._app.shutdown()
-
-    async def _make_server(self) -> web.Server:
-        # As AppRunner does: startup may still set app state, then everything is frozen.
-        self._app.on_startup.freeze()
-        await self._app.startup()
-        self._app.freeze()
-        return JsonErrorServer(self._app[HANDLER], service="gateway", **self._kwargs)
-
-    async def _cleanup_server(self) -> None:
-        await self._app.cleanup()
+@contextlib.asynccontextmanager
+async def started(app: web.Application) -> AsyncIterator[RawHandler]:
+    """The app's startup and cleanup (its resources) around serving it, as `AppRunner` runs
+    them; yields the one request handler."""
+    app.on_startup.freeze()
+    await app.startup()
+    app.freeze()
+    try:
+        yield app[HANDLER]
+    finally:
+        await app.cleanup()
 
 
 def run(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
@@ -85,21 +81,22 @@ async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     app = create_app(settings)
-    runner = GatewayRunner(app, **runner_options(settings))
-    await runner.setup()
-    site = web.TCPSite(
-        runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None
-    )
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()  # close the session and key sources before reporting
-        raise
-    log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
-    await stop.wait()
-    await drain(
-        runner, site, app[INFLIGHT], grace=settings.shutdown_grace_seconds, service="gateway"
-    )
+    async with started(app) as handler:
+        runner = gateway_runner(handler, settings)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, settings.listen.host, settings.listen.port, reuse_port=reuse_port or None
+        )
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
+        await stop.wait()
+        await drain(
+            runner, site, app[INFLIGHT], grace=settings.shutdown_grace_seconds, service="gateway"
+        )
 
 
 def run_workers(argv: Sequence[str], workers: int) -> int:

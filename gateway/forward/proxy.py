@@ -39,10 +39,6 @@ _CHUNK = 64 * 1024
 # Answers up to this size (by Content-Length) are read whole and sent in one write: cheaper
 # than streaming them, and an upstream failure while reading can still become a 502/504.
 _BUFFERED_MAX = 64 * 1024
-# A request body of at most this many bytes is read whole before a connection is taken.
-_BUFFERED_BODY_MAX = 64 * 1024
-# A request body that does not move for this long is refused with 408.
-_BODY_IDLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +58,10 @@ class Proxy:
         before_send: BeforeSend | None = None,
     ) -> None:
         self._before_send = before_send
-        self._max_body = settings.limits.max_body_bytes
+        limits = settings.limits
+        self._max_body = limits.max_body_bytes
+        self._buffered_body = limits.buffered_body_bytes
+        self._body_idle = limits.body_idle_timeout_seconds
         self._trusted = settings.trusted_proxies
         tls = _tls_context(settings.upstreams)
         self._upstreams = {
@@ -128,10 +127,10 @@ class Proxy:
         """The body whole when it is small, else what came so far and the rest as it comes."""
         if request.headers.get(hdrs.EXPECT):
             await _continue(request)  # routed, authorised and not too large: send it
-        reader = _BodyReader(request.content, self._max_body)
+        reader = _BodyReader(request.content, self._max_body, self._body_idle)
         parts: list[bytes] = []
         size = 0
-        while size <= _BUFFERED_BODY_MAX:
+        while size <= self._buffered_body:
             chunk = await reader.next()
             if not chunk:
                 return b"".join(parts)
@@ -187,14 +186,15 @@ class _BodyReader:
     """Reads the client's raw body: each chunk within the idle timeout, at most `limit`
     bytes in all (a chunked body has no length to check up front)."""
 
-    def __init__(self, content: aiohttp.StreamReader, limit: int) -> None:
+    def __init__(self, content: aiohttp.StreamReader, limit: int, idle: float) -> None:
         self._content = content
         self._limit = limit
+        self._idle = idle
         self._total = 0
 
     async def next(self) -> bytes:
         try:
-            async with asyncio.timeout(_BODY_IDLE_SECONDS):
+            async with asyncio.timeout(self._idle):
                 chunk = await self._content.readany()
         except TimeoutError:
             raise ApiError(
@@ -253,7 +253,12 @@ def _upstream_error(error: Exception) -> ApiError:
 
 def upstream_client(settings: GatewaySettings) -> UpstreamClient:
     """The process's upstream connections: one limit and idle timeout across every upstream."""
-    return UpstreamClient(settings.pool.max_connections, settings.pool.keepalive_timeout_seconds)
+    pool = settings.pool
+    return UpstreamClient(
+        pool.max_connections,
+        pool.keepalive_timeout_seconds,
+        wait_timeout=pool.wait_timeout_seconds,
+    )
 
 
 def _tls_context(upstreams: tuple[UpstreamSettings, ...]) -> ssl.SSLContext | None:

@@ -1,9 +1,10 @@
-"""A real gateway (`create_app`, served by the production `GatewayRunner`) in front of a real
+"""A real gateway (`create_app`, served by the production `gateway_runner`) in front of a real
 recording upstream on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ssl
 import time
@@ -21,7 +22,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings, load_settings
-from gateway.serve import GatewayRunner, runner_options
+from gateway.request_context import RawHandler
+from gateway.serve import gateway_runner, started
 from tests.gateway.raw_upstream import RawUpstream, Script
 from tests.gateway.tls import Certificate, make_certificate
 
@@ -210,35 +212,40 @@ async def upstream(recorder: Recorder, aiohttp_server: Any) -> TestServer:
 
 @pytest.fixture
 async def make_stack(
-    upstream: TestServer, recorder: Recorder, aiohttp_server: Any, aiohttp_client: Any
-) -> StackFactory:
+    upstream: TestServer, recorder: Recorder, aiohttp_client: Any
+) -> AsyncIterator[StackFactory]:
     """Build a gateway from the default gateway.yaml, edited by `configure(config_dict)`."""
+    async with contextlib.AsyncExitStack() as apps:
 
-    async def build(configure: Callable[[dict[str, Any]], None] | None = None, **env: str) -> Stack:
-        upstream_url = str(upstream.make_url("")).rstrip("/")
-        config = default_config()
-        config["upstreams"]["better_auth"] = {"url": upstream_url}
-        config["auth"]["jwks"] = []
-        if configure is not None:
-            configure(config)
-        settings = settings_for(config, gateway_env(BACKEND_URL=upstream_url, **env))
-        server = GatewayTestServer(create_app(settings))
-        await server.start_server(**runner_options(settings))
-        client = await aiohttp_client(server)  # closes the server too
-        return Stack(client, recorder, upstream_url, settings)
+        async def build(
+            configure: Callable[[dict[str, Any]], None] | None = None, **env: str
+        ) -> Stack:
+            upstream_url = str(upstream.make_url("")).rstrip("/")
+            config = default_config()
+            config["upstreams"]["better_auth"] = {"url": upstream_url}
+            config["auth"]["jwks"] = []
+            if configure is not None:
+                configure(config)
+            settings = settings_for(config, gateway_env(BACKEND_URL=upstream_url, **env))
+            handler = await apps.enter_async_context(started(create_app(settings)))
+            server = GatewayTestServer(handler, settings)
+            await server.start_server()
+            client = await aiohttp_client(server)  # closes the server too
+            return Stack(client, recorder, upstream_url, settings)
 
-    return build
+        yield build
 
 
 class GatewayTestServer(BaseTestServer):
-    """Serves the app the way production does (`GatewayRunner`, not aiohttp's router)."""
+    """Serves the gateway the way production does (`gateway_runner`, not aiohttp's router)."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, handler: RawHandler, settings: GatewaySettings) -> None:
         super().__init__()
-        self.app = app
+        self.gateway_handler = handler
+        self.settings = settings
 
-    async def _make_runner(self, **kwargs: Any) -> GatewayRunner:
-        return GatewayRunner(self.app, **kwargs)
+    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
+        return gateway_runner(self.gateway_handler, self.settings)
 
 
 @pytest.fixture
