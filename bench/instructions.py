@@ -167,9 +167,9 @@ def _load(
     run: Run, url: str, requests: int, headers: Mapping[str, str], post: int | None = None
 ) -> None:
     argv = ["taskset", "-c", run.options.load_cpu, sys.executable, "-m", "bench.fixed_load"]
-    argv += [url, str(requests), str(CONCURRENCY)]
     if post is not None:
         argv += ["--post", str(post)]
+    argv += [url, str(requests), str(CONCURRENCY)]
     argv += [f"{name}: {value}" for name, value in headers.items()]
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
