@@ -100,7 +100,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         gateway = app[GATEWAY] = Gateway(
             policy=Policy(settings.routes),
             verifier=verifier,
-            proxy=Proxy(settings, fast, before_send=finish_headers),
+            proxy=Proxy(settings, fast),
             cors=cors,
             health=Health(settings, session, verifier),
             signer=IdentitySigner(settings.identity_secret),

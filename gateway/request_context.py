@@ -20,21 +20,29 @@ from service_plumbing.handlers import RawHandler
 from service_plumbing.logs import AccessLog
 from service_plumbing.request_context import RequestIds
 
+# Last touches to a response's headers before they are sent (the gateway's CORS).
+BeforeSend = Callable[[web.BaseRequest, web.StreamResponse], None]
+
 
 @dataclass(slots=True)
 class Exchange:
-    """One request's id, and the fields a handler adds to its access line (user_id, route,
-    auth, upstream_ms, …)."""
+    """One request's state: its id, the fields its stages add to the access line (route,
+    user_id, upstream, auth outcome, upstream_ms, …), and how its response is finished."""
 
     request_id: str
     fields: dict[str, Any]
+    before_send: BeforeSend | None = None
+
+    def finish_headers(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        """X-Request-ID, the CORS grant and the Server name, on every response just before it
+        is sent: by the request context, or by the proxy for an answer it streams."""
+        response.headers[REQUEST_ID_HEADER] = self.request_id
+        if self.before_send is not None:
+            self.before_send(request, response)
 
 
 # A handler that is handed the exchange directly (the gateway's), instead of reading it back.
 ExchangeHandler = Callable[[web.BaseRequest, Exchange], Awaitable[web.StreamResponse]]
-
-# Last touches to a response's headers before they are sent (the gateway's CORS).
-BeforeSend = Callable[[web.BaseRequest, web.StreamResponse], None]
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
@@ -80,13 +88,48 @@ async def _in_context(
 ) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request_ids.for_request(request.headers.get(REQUEST_ID_HEADER))
-    fields: dict[str, Any] = {}
-    exchange = request[EXCHANGE] = Exchange(request_id, fields)
+    exchange = request[EXCHANGE] = Exchange(request_id, {}, before_send)
     if inflight is not None:
         inflight.enter()
     try:
         response = await handler(request, exchange)
-    except ApiError as error:
+    except Exception as error:
+        response = _refusal(error, exchange, access_log)
+    finally:
+        if inflight is not None:
+            inflight.leave()
+    if inflight is not None and inflight.draining:
+        response.force_close()  # no keep-alive while shutting down
+    _finish(request, response, exchange, access_log, started)
+    return response
+
+
+def _finish(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    exchange: Exchange,
+    access_log: AccessLog,
+    started: float,
+) -> None:
+    """The one place every response, success or refusal, is finished: its headers (unless the
+    proxy already sent them with `finish_headers`) and its access line."""
+    if not response.prepared:
+        exchange.finish_headers(request, response)
+    line = {
+        "request_id": exchange.request_id,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status,
+        "duration_ms": ms_since(started),
+        **exchange.fields,
+    }
+    access_log.info("request", line)
+
+
+def _refusal(error: Exception, exchange: Exchange, access_log: AccessLog) -> web.Response:
+    """The contract's JSON for whatever a handler raised."""
+    request_id = exchange.request_id
+    if isinstance(error, ApiError):
         response = error_response(
             error.status,
             error.message,
@@ -95,34 +138,15 @@ async def _in_context(
             headers=error.headers,
         )
         if error.reason is not None:
-            fields.setdefault("reason", error.reason)
+            exchange.fields.setdefault("reason", error.reason)
         if error.status == 408:
             response.force_close()  # the rest of a stalled body would never come
-    except web.HTTPException as error:
-        response = _from_http_exception(error, request_id)
-    except Exception as error:
-        # The type and the place, never the traceback or the message: either may hold data.
-        access_log.error("unhandled_error", request_id=request_id, **_where(error))
-        response = error_response(500, "internal error", request_id=request_id)
-    finally:
-        if inflight is not None:
-            inflight.leave()
-    if inflight is not None and inflight.draining:
-        response.force_close()  # no keep-alive while shutting down
-    if not response.prepared:
-        response.headers[REQUEST_ID_HEADER] = request_id
-        if before_send is not None:
-            before_send(request, response)
-    line = {
-        "request_id": request_id,
-        "method": request.method,
-        "path": request.path,
-        "status": response.status,
-        "duration_ms": ms_since(started),
-        **fields,
-    }
-    access_log.info("request", line)
-    return response
+        return response
+    if isinstance(error, web.HTTPException):
+        return _from_http_exception(error, request_id)
+    # The type and the place, never the traceback or the message: either may hold data.
+    access_log.error("unhandled_error", request_id=request_id, **_where(error))
+    return error_response(500, "internal error", request_id=request_id)
 
 
 def ms_since(started: float) -> float:

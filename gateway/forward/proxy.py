@@ -31,8 +31,7 @@ from gateway.forward.http1.pool import (
     UpstreamProtocolError,
     UpstreamResponse,
 )
-from gateway.request_context import BeforeSend, Exchange, ms_since
-from gateway.signature import REQUEST_ID_HEADER
+from gateway.request_context import Exchange, ms_since
 from service_plumbing.errors import ApiError
 
 _CHUNK = 64 * 1024
@@ -50,14 +49,7 @@ class Upstream:
 class Proxy:
     """The forwarding step: one pool per upstream, all in one `UpstreamClient`."""
 
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        client: UpstreamClient,
-        *,
-        before_send: BeforeSend | None = None,
-    ) -> None:
-        self._before_send = before_send
+    def __init__(self, settings: GatewaySettings, client: UpstreamClient) -> None:
         limits = settings.limits
         self._max_body = limits.max_body_bytes
         self._buffered_body = limits.buffered_body_bytes
@@ -164,10 +156,7 @@ class Proxy:
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         headers.copy_response_headers(upstream.headers, response)
-        # Sent before the request context sees the response, so finished here.
-        response.headers[REQUEST_ID_HEADER] = context.request_id
-        if self._before_send is not None:
-            self._before_send(request, response)
+        context.finish_headers(request, response)  # sent before the request context sees it
         await response.prepare(request)
         try:
             async for chunk in upstream.iter_chunks():

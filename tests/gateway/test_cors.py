@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from structlog.testing import capture_logs
+
 from tests.gateway.conftest import Stack, StackFactory, bearer
 
 ALLOWED = "http://localhost:3000"
@@ -73,3 +76,30 @@ async def test_origins_come_from_the_environment(make_stack: StackFactory) -> No
         assert response.headers["Access-Control-Allow-Origin"] == origin
     refused = await stack.client.options("/api/alice/tasks", headers=preflight(ALLOWED))
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "status"),
+    [
+        ("/api/alice/tasks", True, 200),  # a small answer, read whole
+        ("/api/alice/tasks/download?size=300000", True, 200),  # streamed back
+        ("/api/alice/tasks", False, 401),
+        ("/api/bob/tasks", True, 403),
+        ("/nowhere", False, 404),
+        ("/healthz", False, 200),
+    ],
+)
+async def test_every_response_is_finished_the_same_way(
+    stack: Stack, path: str, token: bool, status: int
+) -> None:
+    headers = {"Origin": ALLOWED, "X-Request-ID": "finish-1"}
+    if token:
+        headers.update(bearer("alice"))
+    with capture_logs() as logs:
+        response = await stack.client.get(path, headers=headers)
+        await response.read()
+    assert response.status == status
+    assert response.headers["X-Request-ID"] == "finish-1"
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    [line] = [log for log in logs if log["event"] == "request"]
+    assert (line["request_id"], line["status"]) == ("finish-1", status)
