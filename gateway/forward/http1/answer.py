@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from multidict import CIMultiDict
 
 if TYPE_CHECKING:
-    from gateway.forward.http1.connection import UpstreamConnection
-    from gateway.forward.http1.pool import UpstreamPool
+    from gateway.forward.http1.connection import ConnectionOwner, UpstreamConnection
 
 
 class UpstreamResponse:
@@ -17,7 +16,7 @@ class UpstreamResponse:
     Always `release()` it: the connection goes back to the pool only if the answer ended
     cleanly and the upstream allows keep-alive."""
 
-    def __init__(self, pool: UpstreamPool, connection: UpstreamConnection) -> None:
+    def __init__(self, pool: ConnectionOwner, connection: UpstreamConnection) -> None:
         self._pool = pool
         self._connection = connection
         self._released = False

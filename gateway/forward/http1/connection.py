@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable
+from typing import Protocol
 
 import httptools
 
@@ -19,6 +20,14 @@ import httptools
 _HIGH_WATER = 256 * 1024
 # llhttp sets no limit on an answer's head; aiohttp's client refuses long ones too.
 _MAX_HEAD = 64 * 1024
+
+
+class ConnectionOwner(Protocol):
+    """What an answer and the connection limit need of the pool a connection belongs to."""
+
+    read_timeout: float
+
+    def release(self, connection: UpstreamConnection) -> None: ...
 
 
 class UpstreamProtocolError(ConnectionError):

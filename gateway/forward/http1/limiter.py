@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.forward.http1.connection import UpstreamConnection
-    from gateway.forward.http1.pool import UpstreamPool
+    from gateway.forward.http1.connection import ConnectionOwner, UpstreamConnection
 
 
 class PoolExhausted(Exception):
@@ -18,7 +17,7 @@ class PoolExhausted(Exception):
 
 
 # A request waiting for a connection of `pool`: given a slot (None) or a connection.
-_Waiter = tuple["UpstreamPool", "asyncio.Future[UpstreamConnection | None]"]
+_Waiter = tuple["ConnectionOwner", "asyncio.Future[UpstreamConnection | None]"]
 
 
 class Limiter:
@@ -33,7 +32,7 @@ class Limiter:
         self.waiters: collections.deque[_Waiter] = collections.deque()
         self._evict_idle = evict_idle
 
-    async def acquire(self, pool: UpstreamPool) -> UpstreamConnection | None:
+    async def acquire(self, pool: ConnectionOwner) -> UpstreamConnection | None:
         """None: a slot is ours, to connect with. Else an open connection of `pool`."""
         if self.open < self.limit and not self.waiters:
             self.open += 1
@@ -57,7 +56,7 @@ class Limiter:
 
     def _give_back(
         self,
-        pool: UpstreamPool,
+        pool: ConnectionOwner,
         waiter: asyncio.Future[UpstreamConnection | None],
         entry: _Waiter,
     ) -> None:
@@ -73,7 +72,7 @@ class Limiter:
             with contextlib.suppress(ValueError):
                 self.waiters.remove(entry)
 
-    def hand_over(self, pool: UpstreamPool, connection: UpstreamConnection) -> bool:
+    def hand_over(self, pool: ConnectionOwner, connection: UpstreamConnection) -> bool:
         """Give a reusable connection to the first in line, if it waits on the same pool."""
         while self.waiters:
             waiting_pool, waiter = self.waiters[0]
