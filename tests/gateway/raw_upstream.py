@@ -22,6 +22,7 @@ class RawUpstream:
     gate: asyncio.Event | None = None  # when set: answers wait for it
     # Sent on the connection a moment after each answer, while the client holds it idle.
     idle_stray: bytes | None = None
+    read_bodies: bool = True  # False: answer at once, leaving any body unread
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a request head came
     closed_by_peer: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
@@ -34,7 +35,8 @@ class RawUpstream:
             for count in range(1000):
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
-                    self.bodies.append(await read_body(reader, head))
+                    if self.read_bodies:
+                        self.bodies.append(await read_body(reader, head))
                 except (asyncio.IncompleteReadError, ConnectionError):
                     self.closed_by_peer.set()
                     return

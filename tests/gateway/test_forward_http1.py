@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.forward.http1.pool import (
+    StreamedBody,
     UpstreamClient,
     UpstreamClosed,
     UpstreamPool,
@@ -497,3 +498,49 @@ async def test_releasing_an_answer_twice_pools_its_connection_once(raw_upstream:
     finally:
         fast.close()
     assert upstream.connections == 2  # the pooled one, and a new one for the other request
+
+
+async def test_an_answer_before_the_whole_body_ends_the_upload(
+    client: UpstreamClient, raw_upstream: Any
+) -> None:
+    """An upstream refusing a large upload at once (413, say) is answered without waiting for
+    the rest of the body, and that connection is not reused: its request was never finished."""
+    upstream = await raw_upstream(
+        answer("HTTP/1.1 413 Too Large\nContent-Length: 4\nConnection: keep-alive\n\nnope")
+    )
+    upstream.read_bodies = False
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    pool = pool_for(client, upstream)
+    response = await asyncio.wait_for(
+        pool.request("POST", "/upload", [], body=StreamedBody(endless(), None)), 10
+    )
+    try:
+        assert (response.status, await response.read()) == (413, b"nope")
+    finally:
+        response.release()
+    assert (await get(pool))[0] == 413
+    assert upstream.connections == 2
+
+
+async def test_bodies_are_framed_by_the_client(client: UpstreamClient, raw_upstream: Any) -> None:
+    upstream = await raw_upstream(answer("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"))
+    pool = pool_for(client, upstream)
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"abc"
+        yield b""
+        yield b"def"
+
+    for body in (b"whole", StreamedBody(parts(), None), StreamedBody(parts(), 6)):
+        response = await pool.request("PUT", "/x", [], body=body)
+        response.release()
+    assert upstream.bodies == [b"whole", b"abcdef", b"abcdef"]
+    lengths = [b"content-length: 5", b"", b"content-length: 6"]
+    for head, length in zip(upstream.heads, lengths, strict=True):
+        assert head.lower().count(b"content-length") == (1 if length else 0)
+        assert length in head.lower()
+    assert b"transfer-encoding: chunked" in upstream.heads[1].lower()
