@@ -20,7 +20,6 @@ from gateway.health import Health
 from gateway.request_context import Exchange
 from gateway.routing.policy import Policy, check_bindings
 from gateway.signature import REQUEST_ID_HEADER, IdentitySigner
-from gateway.slow_clients import answered, head_arrived
 from service_plumbing.errors import ApiError
 
 REALM = "todo-gateway"
@@ -39,13 +38,6 @@ class Gateway:
     max_token_bytes: int
 
     async def handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
-        head_arrived(request)
-        try:
-            return await self._handle(request, exchange)
-        finally:
-            answered(request)
-
-    async def _handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):
             return self.cors.preflight(request)
         method = request.method

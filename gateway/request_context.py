@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from gateway.signature import REQUEST_ID_HEADER
+from gateway.slow_clients import HeadTimedRequestHandler
 from service_plumbing.drain import InFlight
 from service_plumbing.errors import ApiError, error_response
 from service_plumbing.handlers import RawHandler
@@ -91,6 +92,10 @@ async def _in_context(
     exchange = request[EXCHANGE] = Exchange(request_id, {}, before_send)
     if inflight is not None:
         inflight.enter()
+    protocol = request.protocol
+    connection = protocol if isinstance(protocol, HeadTimedRequestHandler) else None
+    if connection is not None:  # the head is here: its clock stops until the next request
+        connection.in_request, connection.head_since = True, None
     try:
         response = await handler(request, exchange)
     except Exception as error:
@@ -98,6 +103,8 @@ async def _in_context(
     finally:
         if inflight is not None:
             inflight.leave()
+        if connection is not None:
+            connection.in_request = False
     if inflight is not None and inflight.draining:
         response.force_close()  # no keep-alive while shutting down
     _finish(request, response, exchange, access_log, started)

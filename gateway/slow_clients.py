@@ -4,8 +4,8 @@ contract's 408 JSON and is closed (a trickling body is bounded in `forward/proxy
 aiohttp's server has no such bound: a client sending one header byte a second holds its
 connection for as long as it likes. `GatewayServer` (the plumbing's `JsonErrorServer`, an
 aiohttp `web.Server` whose public `__call__` makes each connection's handler) gives every
-connection a head timer: armed when the connection opens and when the first bytes of a next
-request come, disarmed when the request reaches the gateway's handler.
+connection a head clock: started when the connection opens and when the first bytes of a next
+request come, stopped when the request reaches the gateway's handler (`request_context.py`).
 """
 
 from __future__ import annotations
@@ -25,48 +25,37 @@ log = structlog.get_logger("gateway")
 
 
 class HeadTimedRequestHandler(JsonErrorRequestHandler):
-    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+    """One connection: notes when a request head began, so its server can time it out."""
+
+    def __init__(self, manager: GatewayServer, **kwargs: Any) -> None:
         super().__init__(manager, service="gateway", **kwargs)
-        self._head_timeout = head_timeout
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._in_request = False
+        self._server = manager
+        self._clock = manager.handler_loop.time
+        self.head_since: float | None = None  # a head is on its way since then
+        self.in_request = False  # set by the request context while the gateway answers
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._arm()
+        self.head_since = self._clock()
+        self._server.watch(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is None and not self._in_request:
-            self._arm()
+        if self.head_since is None and not self.in_request:
+            self.head_since = self._clock()
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        self._server.unwatch(self)
         super().connection_lost(exc)
 
-    def head_arrived(self) -> None:
-        self._in_request = True
-        self._disarm()
-
-    def answered(self) -> None:
-        self._in_request = False
-
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._head_timer = loop.call_later(self._head_timeout, self._expired)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _expired(self) -> None:
-        self._head_timer = None
+    def too_slow(self) -> None:
+        """The head did not arrive in time: the contract's 408, then close."""
         transport = self.transport
-        if self._in_request or transport is None or transport.is_closing():
+        self.head_since = None
+        if self.in_request or transport is None or transport.is_closing():
             return
         if transport.get_write_buffer_size():  # the last answer is still being sent
-            self._arm()
+            self.head_since = self._clock()
             return
         request_id = os.urandom(16).hex()
         peer = transport.get_extra_info("peername")
@@ -76,7 +65,8 @@ class HeadTimedRequestHandler(JsonErrorRequestHandler):
 
 
 class GatewayServer(JsonErrorServer):
-    """The plumbing's server whose connections also bound the time a request head may take."""
+    """The plumbing's server whose connections also bound the time a request head may take:
+    one sweep every so often over the open connections, not a timer per request."""
 
     def __init__(
         self,
@@ -87,23 +77,30 @@ class GatewayServer(JsonErrorServer):
     ) -> None:
         super().__init__(handler, service="gateway", **handler_options)
         self.head_timeout = head_timeout
+        self._every = min(1.0, head_timeout / 4)
+        self._watched: set[HeadTimedRequestHandler] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def __call__(self) -> web.RequestHandler:
-        return HeadTimedRequestHandler(
-            self, head_timeout=self.head_timeout, loop=self.handler_loop, **self.handler_options
-        )
+        return HeadTimedRequestHandler(self, loop=self.handler_loop, **self.handler_options)
 
+    def watch(self, connection: HeadTimedRequestHandler) -> None:
+        self._watched.add(connection)
+        if self._sweeper is None:
+            self._sweeper = self.handler_loop.call_later(self._every, self._sweep)
 
-def head_arrived(request: web.BaseRequest) -> None:
-    protocol = request.protocol
-    if isinstance(protocol, HeadTimedRequestHandler):
-        protocol.head_arrived()
+    def unwatch(self, connection: HeadTimedRequestHandler) -> None:
+        self._watched.discard(connection)
 
-
-def answered(request: web.BaseRequest) -> None:
-    protocol = request.protocol
-    if isinstance(protocol, HeadTimedRequestHandler):
-        protocol.answered()
+    def _sweep(self) -> None:
+        self._sweeper = None
+        deadline = self.handler_loop.time() - self.head_timeout
+        for connection in list(self._watched):
+            since = connection.head_since
+            if since is not None and since <= deadline:
+                connection.too_slow()
+        if self._watched:
+            self._sweeper = self.handler_loop.call_later(self._every, self._sweep)
 
 
 def _timeout_answer(request_id: str) -> bytes:

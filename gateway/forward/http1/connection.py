@@ -70,7 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_only = False
         self._spoiled = False
 
-    def start(self, head: bytes, *, head_only: bool = False) -> None:
+    def start(self, head: bytes, head_only: bool) -> None:
         """Write a request head; `head_only`: the answer has no body (a HEAD request)."""
         if self._buffered > _HIGH_WATER and self.transport is not None:
             self.transport.resume_reading()  # the last answer was released unread

@@ -100,8 +100,13 @@ class UpstreamPool:
         try:
             if late_headers is not None:
                 head += _header_lines(late_headers())
-            head += b"\r\n"
-            await self._exchange(connection, method, head, body)
+            data = (head + "\r\n").encode("utf-8", "surrogateescape")
+            if body is None:  # inline, not `_exchange`: the hot path
+                connection.start(data, method == "HEAD")
+                while not connection.headers_done:
+                    await connection.wait(self.read_timeout)
+            else:
+                await self._exchange(connection, method, data, body)
         except UpstreamClosed:
             connection.close()
             if connection.received or body is not None or method not in _IDEMPOTENT:
@@ -111,7 +116,7 @@ class UpstreamPool:
             # aiohttp does (RFC 9112 9.3.1). Never one with a body, as aiohttp never did.
             connection = await self._connect()
             try:
-                await self._exchange(connection, method, head, body)
+                await self._exchange(connection, method, data, None)
             except BaseException:
                 connection.close()
                 raise
@@ -128,9 +133,9 @@ class UpstreamPool:
         body: bytes | StreamedBody | None,
     ) -> None:
         if isinstance(body, bytes):
-            connection.start(head + body, head_only=method == "HEAD")
+            connection.start(head + body, method == "HEAD")
         else:
-            connection.start(head, head_only=method == "HEAD")
+            connection.start(head, method == "HEAD")
             if body is not None:
                 await self._stream(connection, body)
         while not connection.headers_done:
@@ -301,24 +306,27 @@ def _framing(method: str, body: bytes | StreamedBody | None) -> str:
     return f"Content-Length: {body.length}\r\n"
 
 
-def _request_head(
-    method: str, target: str, authority: str, headers: Headers, framing: str
-) -> bytes:
+def _request_head(method: str, target: str, authority: str, headers: Headers, framing: str) -> str:
     """The request line and headers, without the blank line that ends the head."""
-    if " " in method or " " in target:
-        raise ValueError("request line not safe to write")
-    return f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n{framing}".encode(
-        "utf-8", "surrogateescape"
-    ) + _header_lines(headers, first=(method, target, authority))
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {authority}\r\n{framing}"]
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
+    head = "".join(lines)
+    # Only the line ends written here may hold CR or LF: one count beats a scan per header.
+    breaks = len(lines) + (2 if framing else 1)
+    if (
+        " " in method
+        or " " in target
+        or head.count("\n") != breaks
+        or head.count("\r") != breaks
+        or "\x00" in head
+    ):
+        raise ValueError("request head not safe to write")
+    return head
 
 
-def _header_lines(headers: Headers, first: tuple[str, ...] = ()) -> bytes:
+def _header_lines(headers: Headers) -> str:
     lines = [f"{name}: {value}\r\n" for name, value in headers]
     text = "".join(lines)
-    # Only the line ends written above may hold CR or LF: one count beats a scan per header.
     if text.count("\n") != len(lines) or text.count("\r") != len(lines) or "\x00" in text:
         raise ValueError("header not safe to write")
-    for part in first:
-        if "\r" in part or "\n" in part or "\x00" in part:
-            raise ValueError("request line not safe to write")
-    return text.encode("utf-8", "surrogateescape")
+    return text
