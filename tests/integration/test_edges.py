@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import secrets
 
 from aiohttp import ClientSession
@@ -39,3 +41,23 @@ async def test_unknown_routes_stop_at_the_gateway(running: Running) -> None:
                 assert (await response.json())["error"] == "not_found"
             assert lines_for(running.stack.gateway.log, request_id)
             assert lines_for(running.stack.backend.log, request_id, wait=0) == [], path
+
+
+async def test_a_compressed_body_reaches_the_backend_as_sent(running: Running) -> None:
+    """The gateway forwards the gzip bytes and their Content-Encoding; the backend decodes."""
+    alice = user("alice")
+    url = f"{running.stack.gateway_url}/api/{alice}/tasks"
+    body = gzip.compress(json.dumps({"title": "sent compressed"}).encode())
+    headers = {
+        **running.auth(alice),
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+    }
+    async with ClientSession() as http:
+        async with http.post(url, data=body, headers=headers) as response:
+            assert response.status == 201, await response.text()
+            assert (await response.json())["title"] == "sent compressed"
+        headers["Content-Encoding"] = "br"  # not one the backend decodes
+        async with http.post(url, data=body, headers=headers) as response:
+            assert response.status == 415
+            assert (await response.json())["error"] == "unsupported_media_type"
