@@ -5,7 +5,7 @@ router, no `web.Request`, no signals; served as the gateway serves itself, on uv
 handler that forwards each request through `gateway.forward.http1.pool.UpstreamPool` with the
 client's headers minus Host and hop-by-hop ones, reads the answer whole and returns it. No token,
 no policy, no signature, no log line. What it costs is the floor the gateway's own logic sits on.
-Like the gateway's fast path it forwards body-less GET, DELETE and OPTIONS only (501 otherwise).
+It forwards body-less GET, DELETE and OPTIONS only (501 otherwise): the floor of a cached GET.
 """
 
 from __future__ import annotations
