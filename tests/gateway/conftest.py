@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import create_app
@@ -188,9 +189,26 @@ async def _ok(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@dataclass(frozen=True)
+class Address:
+    port: int
+
+
+class GatewayClient:
+    """A `ClientSession` on the served gateway, used the way aiohttp's `TestClient` is:
+    requests by path (`client.get("/healthz")`), and `client.server.port`."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self.session = session
+        self.server = Address(port)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)  # get, post, request, options, ...
+
+
 @dataclass
 class Stack:
-    client: TestClient[web.BaseRequest, web.Application]
+    client: GatewayClient
     recorder: Recorder
     upstream_url: str
     settings: GatewaySettings
@@ -211,9 +229,7 @@ async def upstream(recorder: Recorder, aiohttp_server: Any) -> TestServer:
 
 
 @pytest.fixture
-async def make_stack(
-    upstream: TestServer, recorder: Recorder, aiohttp_client: Any
-) -> AsyncIterator[StackFactory]:
+async def make_stack(upstream: TestServer, recorder: Recorder) -> AsyncIterator[StackFactory]:
     """Build a gateway from the default gateway.yaml, edited by `configure(config_dict)`."""
     async with contextlib.AsyncExitStack() as apps:
 
@@ -228,24 +244,26 @@ async def make_stack(
                 configure(config)
             settings = settings_for(config, gateway_env(BACKEND_URL=upstream_url, **env))
             handler = await apps.enter_async_context(started(create_app(settings)))
-            server = GatewayTestServer(handler, settings)
-            await server.start_server()
-            client = await aiohttp_client(server)  # closes the server too
+            client = await apps.enter_async_context(serving(handler, settings))
             return Stack(client, recorder, upstream_url, settings)
 
         yield build
 
 
-class GatewayTestServer(BaseTestServer):
-    """Serves the gateway the way production does (`gateway_runner`, not aiohttp's router)."""
-
-    def __init__(self, handler: RawHandler, settings: GatewaySettings) -> None:
-        super().__init__()
-        self.gateway_handler = handler
-        self.settings = settings
-
-    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
-        return gateway_runner(self.gateway_handler, self.settings)
+@contextlib.asynccontextmanager
+async def serving(handler: RawHandler, settings: GatewaySettings) -> AsyncIterator[GatewayClient]:
+    """The gateway served the way production serves it (`gateway_runner`, not aiohttp's
+    router) on a free loopback port, and a client for it."""
+    runner = gateway_runner(handler, settings)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            yield GatewayClient(session, port)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -253,9 +271,7 @@ async def stack(make_stack: StackFactory) -> Stack:
     return await make_stack()
 
 
-async def raw_request(
-    client: TestClient[Any, Any], head: str, body: bytes = b""
-) -> tuple[int, bytes]:
+async def raw_request(client: Any, head: str, body: bytes = b"") -> tuple[int, bytes]:
     """Send bytes exactly as written (no client-side path normalisation); status and body."""
     assert client.server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
