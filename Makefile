@@ -1,22 +1,24 @@
 # Every target sets itself up: a fresh clone needs only `make run` or `make test`.
+# The venv installs the exact versions of requirements/dev.txt (both services, tests and
+# profilers), then the project itself without resolving anything again.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEV_STAMP := $(VENV)/.installed-dev
+DEV_LOCK := requirements/dev.txt
+# One resolution for every lock: the service locks are held to dev.txt's versions, so the
+# images run exactly what the tests ran.
+COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_ARGS) pyproject.toml
 
-.PHONY: run demo test lint typecheck protocol bench clean
+.PHONY: run demo test lint typecheck protocol bench lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
-
-# Profilers for the benchmark, kept out of the test install.
-$(DEV_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,dev]'
-	touch $(DEV_STAMP)
 
 run: $(STAMP)
 	$(PY) -m gateway.devstack
@@ -40,8 +42,15 @@ protocol:
 test: $(STAMP) lint typecheck protocol
 	$(PY) -m pytest
 
-bench: $(DEV_STAMP)
+bench: $(STAMP)
 	bash bench/run.sh
+
+# After any change to the dependency lists in pyproject.toml (see docs/dependencies.md);
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed version.
+lock: $(STAMP)
+	$(COMPILE) --all-extras -o $(DEV_LOCK)
+	$(COMPILE) --extra gateway -c $(DEV_LOCK) -o requirements/gateway.txt
+	$(COMPILE) --extra backend -c $(DEV_LOCK) -o requirements/backend.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
