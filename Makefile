@@ -28,8 +28,8 @@ demo: $(STAMP)
 	$(PY) -m gateway.demostack
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gateway backend service_plumbing tests bench
-	$(VENV)/bin/ruff format --check gateway backend service_plumbing tests bench
+	$(VENV)/bin/ruff check gateway backend service_plumbing tests bench deploy
+	$(VENV)/bin/ruff format --check gateway backend service_plumbing tests bench deploy
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)

@@ -1,9 +1,10 @@
-"""The container promises, checked by reading docker-compose.yml and the Dockerfile.
+"""The container promises, checked by reading docker-compose.yml and the Dockerfiles.
 
 No container engine runs on our machines, so these tests read the files the way compose and
-docker would and hold them to the contract: only the gateway is published, the backend talks to
-the database service, variable names are the documented ones, secrets come from the
-environment, every service is healthchecked and started in order, and nothing runs as root.
+docker would and hold them to the contract: only the gateway is published, on GATEWAY_PORT; the
+backend talks to the database service and the gateway to Redis; variable names are the
+documented ones; secrets come from the environment; every service is hardened, bounded,
+healthchecked without a hard-coded port and started in order; nothing runs as root.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from backend.config import BackendSettings
 from gateway.config import load_settings_file
+from tests.delivery.dockerfiles import copied_sources, dockerfile_stages
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_ENV = {
@@ -27,7 +29,10 @@ GATEWAY_ENV = {
     "GATEWAY_PORT",
     "LOG_LEVEL",
     "CORS_ALLOW_ORIGINS",
+    "REDIS_URL",
 }
+# Set inside compose itself, so not in .env.example.
+COMPOSE_ONLY = {"BACKEND_HOST", "REDIS_URL"}
 # BACKEND_HOST is the backend's own addition: inside a container it must listen on 0.0.0.0.
 BACKEND_ENV = {
     "GATEWAY_IDENTITY_SECRET",
@@ -85,26 +90,35 @@ def strings(node: object) -> list[str]:
     return []
 
 
-def dockerfile_stages() -> dict[str, list[str]]:
-    """Instructions of each named stage, continuation lines joined."""
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    stages: dict[str, list[str]] = {}
-    current: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        stage = re.fullmatch(r"FROM\s+\S+\s+AS\s+(\S+)", line, flags=re.IGNORECASE)
-        if stage:
-            current = stages.setdefault(stage[1], [])
-        current.append(line)
-    return stages
-
-
 def test_only_the_gateway_publishes_a_port(services: dict[str, Any]) -> None:
     published = {name: spec.get("ports") for name, spec in services.items() if spec.get("ports")}
-    assert published == {"gateway": ["8080:8080"]}
-    assert set(services) == {"gateway", "backend", "postgres"}
+    assert set(published) == {"gateway"}
+    (mapping,) = published["gateway"]
+    assert interpolate(mapping, {}) == "8080:8080"
+    assert interpolate(mapping, {"GATEWAY_PORT": "9000"}) == "9000:9000"
+    assert set(services) == {"gateway", "backend", "postgres", "redis", "better-auth"}
+
+
+def test_the_gateway_listens_where_it_is_published(services: dict[str, Any]) -> None:
+    env = {"BETTER_AUTH_SECRET": "s" * 32, "GATEWAY_IDENTITY_SECRET": "i" * 32}
+    for port in ("8080", "9000"):
+        gateway_env = {
+            name: interpolate(str(value), env | {"GATEWAY_PORT": port})
+            for name, value in services["gateway"]["environment"].items()
+        }
+        settings = load_settings_file(ROOT / "gateway.yaml", gateway_env)
+        published = interpolate(services["gateway"]["ports"][0], {"GATEWAY_PORT": port})
+        assert published == f"{port}:{settings.listen.port}"
+
+
+def test_an_operators_gateway_yaml_replaces_the_images(services: dict[str, Any]) -> None:
+    (volume,) = services["gateway"]["volumes"]
+    source, target, mode = interpolate(volume, {}).split(":")
+    assert (ROOT / source).resolve() == ROOT / "gateway.yaml"
+    assert interpolate(volume, {"GATEWAY_CONFIG": "/etc/mine.yaml"}).startswith("/etc/mine.yaml:")
+    workdir = [line for line in dockerfile_stages()["runtime"] if line.startswith("WORKDIR ")]
+    config = services["gateway"]["command"][-1]
+    assert (target, mode) == (f"{workdir[-1].split()[1]}/{config}", "ro")
 
 
 def test_environment_names_are_the_contracts(services: dict[str, Any]) -> None:
@@ -171,31 +185,68 @@ def test_images_run_as_an_unprivileged_user(service: str) -> None:
     assert user_index < cmd_index
 
 
-def test_every_copied_path_exists() -> None:
-    for stage in dockerfile_stages().values():
-        for line in stage:
-            if line.startswith("COPY ") and "--from" not in line:
-                *sources, _target = line.split()[1:]
-                for source in sources:
-                    assert (ROOT / source).exists(), source
+@pytest.mark.parametrize("context", [ROOT, ROOT / "auth-server"])
+def test_every_copied_path_exists(context: Path) -> None:
+    for stage in dockerfile_stages(context / "Dockerfile").values():
+        for source in copied_sources(stage):
+            assert (context / source).exists(), source
 
 
 @pytest.mark.parametrize(
-    ("service", "port", "path"),
-    [("gateway", 8080, "/readyz"), ("backend", 8000, "/healthz"), ("postgres", None, None)],
+    ("service", "variable", "path"),
+    [("gateway", "GATEWAY_PORT", "/readyz"), ("backend", "BACKEND_PORT", "/readyz")],
 )
-def test_every_service_is_healthchecked(
-    services: dict[str, Any], service: str, port: int | None, path: str | None
+def test_python_services_probe_their_own_port_variable(
+    services: dict[str, Any], service: str, variable: str, path: str
 ) -> None:
     test = services[service]["healthcheck"]["test"]
-    assert test[0] in {"CMD", "CMD-SHELL"}
-    if port is not None:
-        assert f"http://127.0.0.1:{port}{path}" in " ".join(test)
+    assert test == ["CMD", "python", "healthcheck.py", variable, path]
+    assert variable in services[service]["environment"]
+
+
+def test_no_healthcheck_hard_codes_a_port(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        test = service["healthcheck"]["test"]
+        assert test[0] in {"CMD", "CMD-SHELL"}, name
+        assert not re.search(r"\d{4}", " ".join(test)), name
 
 
 def test_start_order_waits_for_health(services: dict[str, Any]) -> None:
-    assert services["gateway"]["depends_on"] == {"backend": {"condition": "service_healthy"}}
-    assert services["backend"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    healthy = {"condition": "service_healthy"}
+    assert services["gateway"]["depends_on"] == {
+        "backend": healthy,
+        "redis": healthy,
+        "better-auth": healthy | {"required": False},
+    }
+    assert services["backend"]["depends_on"] == {"postgres": healthy}
+
+
+def test_every_service_is_hardened_and_bounded(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "/tmp" in service["tmpfs"], name
+        assert service.get("user", "app") not in {"root", "0", "0:0"}, name
+        limits = service["deploy"]["resources"]["limits"]
+        assert {"cpus", "memory"} <= set(limits), name
+    assert "/var/run/postgresql" in services["postgres"]["tmpfs"]
+
+
+def test_the_gateway_shares_its_limits_through_redis(services: dict[str, Any]) -> None:
+    url = services["gateway"]["environment"]["REDIS_URL"]
+    assert url.startswith("redis://redis:6379/")
+    assert "--save" in services["redis"]["command"]
+    assert "ports" not in services["redis"]
+
+
+def test_better_auth_runs_under_the_auth_profile(services: dict[str, Any]) -> None:
+    auth = services["better-auth"]
+    assert auth["profiles"] == ["auth"]
+    assert auth["build"] == {"context": "./auth-server"}
+    assert auth["environment"]["HOST"] == "0.0.0.0"  # noqa: S104
+    assert "ports" not in auth
+    assert all("profiles" not in services[name] for name in set(services) - {"better-auth"})
 
 
 def test_postgres_keeps_its_data_in_a_named_volume(compose: dict[str, Any]) -> None:
@@ -225,7 +276,7 @@ def test_env_example_names_every_variable_and_no_secret(compose: dict[str, Any])
     )
     referenced = {match["name"] for text in strings(compose) for match in _REFERENCE.finditer(text)}
     assert referenced <= set(example)
-    assert (GATEWAY_ENV | BACKEND_ENV) - {"BACKEND_HOST"} <= set(example)
+    assert set(example) >= (GATEWAY_ENV | BACKEND_ENV) - COMPOSE_ONLY
     secrets = {name: value for name, value in example.items() if "SECRET" in name}
     assert secrets
     assert all(value == "" for value in secrets.values())

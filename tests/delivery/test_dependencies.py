@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from tests.delivery.test_compose import dockerfile_stages
+from tests.delivery.dockerfiles import copied_sources, dockerfile_stages
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCKS = ROOT / "requirements"
@@ -88,7 +88,7 @@ def test_each_image_installs_its_own_lock_and_packages(service: str) -> None:
     other = ({"gateway", "backend"} - {service}).pop()
     build = dockerfile_stages()[f"{service}-build"]
     runs = [line for line in build if line.startswith("RUN ")]
-    copied = {source for line in build if line.startswith("COPY ") for source in line.split()[1:-1]}
+    copied = set(copied_sources(build))
     assert any(
         f"-r requirements/{service}.txt" in run and "--require-hashes" in run for run in runs
     )
