@@ -14,13 +14,14 @@ import pytest
 from tests.delivery.dockerfiles import ROOT, dockerfile_stages
 
 HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"
+NODE_HEALTHCHECK = ROOT / "auth-server" / "healthcheck.mjs"
 
 
 class Answers(BaseHTTPRequestHandler):
-    """200 on /healthz, 503 on /readyz, 404 elsewhere."""
+    """200 on /healthz and Better Auth's JWKS path, 503 on /readyz, 404 elsewhere."""
 
     def do_GET(self) -> None:
-        status = {"/healthz": 200, "/readyz": 503}.get(self.path, 404)
+        status = {"/healthz": 200, "/readyz": 503, "/api/auth/jwks": 200}.get(self.path, 404)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -83,6 +84,21 @@ def test_the_probe_refuses_a_missing_or_bad_port(
     answer = probe(*args, **env)
     assert answer.returncode == 1
     assert "is not a port number" in answer.stderr
+
+
+def node_probe(port: int) -> int:
+    env = {"PATH": os.environ["PATH"], "PORT": str(port)}
+    return subprocess.run(
+        ["node", str(NODE_HEALTHCHECK)], env=env, capture_output=True, timeout=30, check=False
+    ).returncode
+
+
+def test_the_better_auth_probe_asks_its_port_for_the_jwks(server_port: int) -> None:
+    assert node_probe(server_port) == 0
+    closed = HTTPServer(("127.0.0.1", 0), Answers)
+    port = closed.server_address[1]
+    closed.server_close()
+    assert node_probe(port) == 1
 
 
 def test_better_auth_image_installs_its_lock_as_a_plain_user() -> None:
