@@ -4,7 +4,7 @@
 # its own packages, so the gateway image carries no database driver and the backend image no
 # JWT library or httptools. Both run as an unprivileged user, write nothing outside /tmp and
 # /data, and are configured by the environment (see .env.example). After changing a dependency
-# in pyproject.toml, run `make lock` (docs/dependencies.md).
+# in pyproject.toml, run `make lock` (docs/deployment.md).
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -45,7 +45,7 @@ test: $(STAMP) lint typecheck protocol
 bench: $(STAMP)
 	bash bench/run.sh
 
-# After any change to the dependency lists in pyproject.toml (see docs/dependencies.md);
+# After any change to the dependency lists in pyproject.toml (see docs/deployment.md);
 # `make lock LOCK_ARGS=--upgrade` moves every pin to the newest allowed version.
 lock: $(STAMP)
 	$(COMPILE) --all-extras -o $(DEV_LOCK)
