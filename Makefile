@@ -11,7 +11,7 @@ DEV_LOCK := requirements/dev.txt
 COMPILE := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command 'make lock' $(LOCK_ARGS) pyproject.toml
 
-.PHONY: run demo test lint typecheck protocol bench lock clean
+.PHONY: run demo test lint typecheck protocol bench lock image-deps clean
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,17 @@ lock: $(STAMP)
 	$(COMPILE) --all-extras -o $(DEV_LOCK)
 	$(COMPILE) --extra gateway -c $(DEV_LOCK) -o requirements/gateway.txt
 	$(COMPILE) --extra backend -c $(DEV_LOCK) -o requirements/backend.txt
+
+# Each service's lock installed alone into an empty venv, as its image does (needs the package
+# index): `pip check` proves the lock complete, du gives the size the image carries.
+image-deps:
+	@for service in gateway backend; do \
+	  venv=$$(mktemp -d) && $(PYTHON) -m venv $$venv && \
+	  $$venv/bin/pip install --quiet --require-hashes --no-deps -r requirements/$$service.txt && \
+	  $$venv/bin/pip check && \
+	  echo "$$service: $$(du -sh $$venv/lib/python*/site-packages | cut -f1) with pip" && \
+	  rm -rf $$venv || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
