@@ -7,8 +7,11 @@ other service's drivers, or when an image installs anything but its own lock and
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,35 @@ def test_each_image_installs_its_own_lock_and_packages(service: str) -> None:
     assert f"requirements/{other}.txt" not in copied
     final = dockerfile_stages()[service]
     assert f"COPY --from={service}-build /opt/venv /opt/venv" in final
+
+
+def runtime_imports(tree: ast.AST) -> set[str]:
+    """Top-level names of every absolute import, except those under `if TYPE_CHECKING:`."""
+    if isinstance(tree, ast.If) and getattr(tree.test, "id", None) == "TYPE_CHECKING":
+        return set()
+    if isinstance(tree, ast.Import):
+        return {alias.name.split(".")[0] for alias in tree.names}
+    if isinstance(tree, ast.ImportFrom) and tree.level == 0 and tree.module:
+        return {tree.module.split(".")[0]}
+    return {name for child in ast.iter_child_nodes(tree) for name in runtime_imports(child)}
+
+
+@pytest.mark.parametrize("service", sorted(FORBIDDEN))
+def test_each_image_holds_everything_its_code_imports(service: str) -> None:
+    copied = copied_sources(dockerfile_stages()[f"{service}-build"])
+    packages = [ROOT / source for source in copied if (ROOT / source / "__init__.py").exists()]
+    locked = set(read_lock(service))
+    available = set(sys.stdlib_module_names) | {package.name for package in packages}
+    available |= {
+        module
+        for module, distributions in packages_distributions().items()
+        if any(canonicalize_name(name) in locked for name in distributions)
+    }
+    missing = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for package in packages
+        for path in package.rglob("*.py")
+        for name in runtime_imports(ast.parse(path.read_text()))
+        if name not in available
+    }
+    assert not missing, sorted(missing)
