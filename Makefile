@@ -52,16 +52,9 @@ lock: $(STAMP)
 	$(COMPILE) --extra gateway -c $(DEV_LOCK) -o requirements/gateway.txt
 	$(COMPILE) --extra backend -c $(DEV_LOCK) -o requirements/backend.txt
 
-# Each service's lock installed alone into an empty venv, as its image does (needs the package
-# index): `pip check` proves the lock complete, du gives the size the image carries.
+# Each service installed alone, as its image is (deploy/image-deps.sh; needs the package index).
 image-deps:
-	@for service in gateway backend; do \
-	  venv=$$(mktemp -d) && $(PYTHON) -m venv $$venv && \
-	  $$venv/bin/pip install --quiet --require-hashes --no-deps -r requirements/$$service.txt && \
-	  $$venv/bin/pip check && \
-	  echo "$$service: $$(du -sh $$venv/lib/python*/site-packages | cut -f1) with pip" && \
-	  rm -rf $$venv || exit 1; \
-	done
+	PYTHON=$(PYTHON) bash deploy/image-deps.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
