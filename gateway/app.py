@@ -15,7 +15,8 @@ from gateway.cors import Cors
 from gateway.forward.proxy import Proxy, upstream_client
 from gateway.health import Health
 from gateway.pipeline import Gateway
-from gateway.request_context import with_request_context
+from gateway.ratelimit.limiter import RateLimiter, apply_headers
+from gateway.request_context import BeforeSend, with_request_context
 from gateway.routing.policy import Policy
 from gateway.signature import IdentitySigner
 from service_plumbing.drain import InFlight
@@ -95,22 +96,27 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         response.headers[hdrs.SERVER] = "gateway"  # not aiohttp's (or the upstream's) banner
         cors.apply(request, response)
 
+    policy = Policy(settings.routes, settings.rate_limits)
+    limiter = RateLimiter(settings.rate_limits, trusted_proxies=settings.trusted_proxies)
+    before_send = _with_limit_headers(finish_headers, any(route.limit for route in policy.routes))
     try:
         await verifier.start()
         gateway = app[GATEWAY] = Gateway(
-            policy=Policy(settings.routes),
+            policy=policy,
             verifier=verifier,
             proxy=Proxy(settings, fast),
             cors=cors,
             health=Health(settings, session, verifier),
             signer=IdentitySigner(settings.identity_secret),
             max_token_bytes=settings.auth.max_token_bytes,
+            limiter=limiter,
         )
         app[HANDLER] = with_request_context(
-            gateway.handle, service="gateway", before_send=finish_headers, inflight=app[INFLIGHT]
+            gateway.handle, service="gateway", before_send=before_send, inflight=app[INFLIGHT]
         )
         yield
     finally:
+        await limiter.close()
         await verifier.close()
         fast.close()
         await session.close()
@@ -128,3 +134,16 @@ def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:
         skip_auto_headers=("User-Agent",),
         timeout=aiohttp.ClientTimeout(total=None),
     )
+
+
+def _with_limit_headers(finish: BeforeSend, limited: bool) -> BeforeSend:
+    """`finish`, preceded by the RateLimit fields when some route is limited (only then:
+    with limits off this costs nothing)."""
+    if not limited:
+        return finish
+
+    def both(request: web.BaseRequest, response: web.StreamResponse) -> None:
+        apply_headers(request, response)
+        finish(request, response)
+
+    return both

@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    InstanceOf,
+    ValidationInfo,
+    field_validator,
+)
 from yarl import URL
 
 from gateway import yamlenv
 from gateway.auth.settings import TOKEN_SECRET_ENV, AuthSettings
 from gateway.path_template import parse_template
+from gateway.ratelimit.settings import RateLimitSettings, RouteLimit
+from gateway.route_claims import ClaimRule, parse_claim_rules
 from gateway.yamlenv import ConfigError as ConfigError
 from service_plumbing.logs import LOG_LEVELS
 
@@ -118,6 +127,8 @@ class RouteSettings(yamlenv.Section):
     respond: Literal["healthz", "readyz"] | None = None
     bindings: tuple[tuple[str, str], ...] = ()
     forward_authorization: yamlenv.Bool = False
+    claims: tuple[InstanceOf[ClaimRule], ...] = ()  # docs/claims-and-limits.md
+    rate_limit: RouteLimit = None  # None: the `rate_limits:` defaults
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -150,10 +161,22 @@ class RouteSettings(yamlenv.Section):
                 raise ValueError(f".{param}: the path has no parameter {{{param}}}")
         return tuple(bindings.items())
 
+    @field_validator("claims", mode="before")
+    @classmethod
+    def _claim_rules(cls, rules: Any, info: ValidationInfo) -> Any:
+        if not rules:
+            return ()
+        if info.data.get("auth") == "public":
+            raise ValueError("claim rules need `auth: required`")
+        params = parse_template(info.data["path"]).params if "path" in info.data else ()
+        return parse_claim_rules(rules, params)
+
     @pydantic.model_validator(mode="after")
     def _one_target(self) -> RouteSettings:
         if (self.upstream is None) == (self.respond is None):
             raise ValueError("needs exactly one of `upstream` or `respond`")
+        if self.rate_limit is not None and self.upstream is None:
+            raise ValueError(".rate_limit: only routes with an `upstream` are rate limited")
         return self
 
 
@@ -173,6 +196,7 @@ class GatewaySettings(yamlenv.Section):
     readiness: ReadinessSettings = ReadinessSettings()
     pool: PoolSettings = Field(default=PoolSettings(), validation_alias="connection_pool")
     routes: tuple[RouteSettings, ...] = ()
+    rate_limits: RateLimitSettings = Field(default_factory=dict, validate_default=True)
 
     @property
     def identity_secret(self) -> bytes:

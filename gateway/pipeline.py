@@ -17,7 +17,9 @@ from gateway.auth.verifier import TokenVerifier, VerifiedToken
 from gateway.cors import Cors
 from gateway.forward.proxy import Proxy
 from gateway.health import Health
+from gateway.ratelimit.limiter import RateLimiter
 from gateway.request_context import Exchange
+from gateway.route_claims import check_claim_rules
 from gateway.routing.policy import Policy, check_bindings
 from gateway.signature import REQUEST_ID_HEADER, IdentitySigner
 from service_plumbing.errors import ApiError
@@ -36,6 +38,7 @@ class Gateway:
     health: Health
     signer: IdentitySigner
     max_token_bytes: int
+    limiter: RateLimiter
 
     async def handle(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
         if self.cors.allowed_preflight(request):
@@ -51,6 +54,11 @@ class Gateway:
         if route.auth_required:
             token = await self._authenticate(request, exchange.fields)
             check_bindings(match, token.user_id, token.claims)
+        if route.limit is not None:
+            user_id = None if token is None else token.user_id
+            await self.limiter.check(request, route.limit, user_id)
+        if route.claim_rules and token is not None:
+            check_claim_rules(route.claim_rules, token.claims, match.params)
         headers = self.proxy.request_headers(
             request, forward_authorization=route.forward_authorization
         )

@@ -15,6 +15,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway.path_template import Template, parse_template
+from gateway.ratelimit.limiter import RouteQuota, route_quota
+from gateway.ratelimit.settings import RateLimitSettings
+from gateway.route_claims import ClaimRule
 from gateway.routing.paths import Target, canonical_target, decode_segment
 from service_plumbing.errors import ApiError
 
@@ -41,6 +44,8 @@ class Route:
     respond: str | None
     bindings: tuple[tuple[str, str], ...]
     forward_authorization: bool
+    claim_rules: tuple[ClaimRule, ...] = ()
+    limit: RouteQuota | None = None  # None: not rate limited
 
     def allows(self, method: str) -> bool:
         if self.methods is None:
@@ -54,7 +59,7 @@ class Match:
     params: Mapping[str, str]
 
 
-def compile_route(settings: RouteSettings) -> Route:
+def compile_route(settings: RouteSettings, rate_limits: RateLimitSettings | None = None) -> Route:
     methods = frozenset(settings.methods) if settings.methods else None
     if methods is not None and "GET" in methods:
         methods |= {"HEAD"}
@@ -67,14 +72,27 @@ def compile_route(settings: RouteSettings) -> Route:
         respond=settings.respond,
         bindings=settings.bindings,
         forward_authorization=settings.forward_authorization,
+        claim_rules=settings.claims,
+        limit=_route_limit(settings, rate_limits),
     )
+
+
+def _route_limit(
+    settings: RouteSettings, rate_limits: RateLimitSettings | None
+) -> RouteQuota | None:
+    if rate_limits is None or settings.upstream is None:
+        return None
+    auth_required = settings.auth == "required"
+    return route_quota(rate_limits, settings.name, auth_required, settings.rate_limit)
 
 
 class Policy:
     """The ordered, compiled routes of one gateway."""
 
-    def __init__(self, routes: Sequence[RouteSettings]) -> None:
-        self.routes = tuple(compile_route(route) for route in routes)
+    def __init__(
+        self, routes: Sequence[RouteSettings], rate_limits: RateLimitSettings | None = None
+    ) -> None:
+        self.routes = tuple(compile_route(route, rate_limits) for route in routes)
         # A repeat of a recent request line skips canonicalisation and matching (a pure
         # function of the two; refusals raise, so they are never cached).
         self._resolve_cached = lru_cache(maxsize=_RESOLVED_ENTRIES)(self._resolve)

@@ -1,0 +1,158 @@
+"""The rate-limit step: which quota a route has, whose bucket a request spends, and the answer.
+
+Protected routes spend the verified user's bucket, public routes the client address's. A route
+without its own `rate_limit:` shares the `default` policy's buckets with every such route.
+Limited responses carry draft-ietf-httpapi-ratelimit-headers fields:
+`RateLimit-Policy: "default";q=600;w=60` and `RateLimit: "default";r=<left>;t=<seconds>`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from gateway.ratelimit.client_address import Network, client_key
+from gateway.ratelimit.gcra import PERIOD_SECONDS, Decision, LocalStore, Quota
+from gateway.ratelimit.redis_store import RedisStore
+from gateway.ratelimit.settings import RateLimitSettings, RouteLimitSettings
+from service_plumbing.errors import ApiError
+
+# Called once per request decided without the store: "timeout", "unavailable" or "skipped"
+# (the store failed less than `store_retry_seconds` ago). A metrics counter plugs in here.
+StoreErrorHook = Callable[[str], None]
+# Headers set on the response of a limited request, read by `apply_headers`.
+LIMIT_HEADERS: web.RequestKey[tuple[tuple[str, str], ...]] = web.RequestKey("ratelimit_headers")
+_LOG_EVERY_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteQuota:
+    policy: str  # the name in the headers, and part of the key
+    quota: Quota
+    per_user: bool  # else per client address
+    policy_header: str
+
+
+def route_quota(
+    settings: RateLimitSettings,
+    route_name: str,
+    auth_required: bool,
+    own: RouteLimitSettings | None,
+) -> RouteQuota | None:
+    """The quota a route spends, or None when it is not limited."""
+    if own is not None and not own.enabled:
+        return None
+    chosen = None if own is None else own.per_user if auth_required else own.per_ip
+    default = settings.per_user if auth_required else settings.per_ip
+    quota = settings.quota(default if chosen is None else chosen, own.burst if own else None)
+    if quota is None:
+        return None
+    policy = "default" if own is None else route_name
+    header = f'"{policy}";q={quota.rate};w={int(PERIOD_SECONDS)}'
+    return RouteQuota(policy, quota, auth_required, header)
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        *,
+        trusted_proxies: tuple[Network, ...] = (),
+        local: LocalStore | None = None,
+        on_store_error: StoreErrorHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._trusted = trusted_proxies
+        self._local = local or LocalStore()
+        self._redis = (
+            RedisStore(
+                settings.redis_url,
+                timeout=settings.store_timeout_seconds,
+                key_prefix=settings.key_prefix,
+            )
+            if settings.redis_url
+            else None
+        )
+        self._on_store_error = on_store_error
+        self._clock = clock
+        self._store_down_until = -math.inf
+        self._logged_at = -math.inf
+        self._unlogged = 0
+        self._log = structlog.get_logger("gateway")
+
+    async def check(self, request: web.BaseRequest, limit: RouteQuota, user_id: str | None) -> None:
+        """Spend one request of its bucket; raise 429 when empty. Sets the response headers."""
+        subject = f"u:{user_id}" if limit.per_user else f"a:{client_key(request, self._trusted)}"
+        key = f"{limit.policy}:{subject}"
+        decision = await self._decide(key, limit.quota)
+        headers: tuple[tuple[str, str], ...] = (("RateLimit-Policy", limit.policy_header),)
+        if decision is not None:
+            reset = math.ceil(decision.reset_seconds)
+            headers += (("RateLimit", f'"{limit.policy}";r={decision.remaining};t={reset}'),)
+        if decision is None or decision.allowed:
+            request[LIMIT_HEADERS] = headers
+            return
+        retry = max(1, math.ceil(decision.retry_after_seconds))
+        raise ApiError(
+            429,
+            "too many requests; retry later",
+            code="rate_limited",
+            headers={"Retry-After": str(retry), **dict(headers)},
+            reason="rate_limited",
+        )
+
+    async def _decide(self, key: str, quota: Quota) -> Decision | None:
+        """The store's decision; on store trouble, None (allow) or a refusal (deny)."""
+        if self._redis is None:
+            return self._local.check(key, quota)
+        now = self._clock()
+        if now < self._store_down_until:
+            return self._store_failed("skipped", now)
+        try:
+            return await self._redis.check(key, quota)
+        except TimeoutError:
+            return self._store_failed("timeout", now)
+        except Exception:  # connection refused, reset, bad reply: never a 5xx for the client
+            return self._store_failed("unavailable", now)
+
+    def _store_failed(self, outcome: str, now: float) -> Decision | None:
+        if outcome != "skipped":
+            self._store_down_until = now + self._settings.store_retry_seconds
+        if self._on_store_error is not None:
+            self._on_store_error(outcome)
+        self._log_store_error(outcome, now)
+        if self._settings.on_store_error == "allow":
+            return None
+        retry = self._settings.store_retry_seconds
+        return Decision(False, 0, retry, retry)
+
+    def _log_store_error(self, outcome: str, now: float) -> None:
+        """At most one line every ten seconds, counting the decisions it stands for."""
+        self._unlogged += 1
+        if now - self._logged_at < _LOG_EVERY_SECONDS:
+            return
+        self._log.warning(
+            "rate_limit_store_error",
+            outcome=outcome,
+            decided_without_store=self._unlogged,
+            on_store_error=self._settings.on_store_error,
+        )
+        self._logged_at, self._unlogged = now, 0
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.close()
+
+
+def apply_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """A `before_send` hook: the RateLimit fields of a limited request onto its response."""
+    headers = request.get(LIMIT_HEADERS)
+    if headers is not None:
+        for name, value in headers:
+            response.headers[name] = value
