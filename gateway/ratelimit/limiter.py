@@ -90,7 +90,7 @@ class RateLimiter:
         """Spend one request of its bucket; raise 429 when empty. Sets the response headers."""
         subject = f"u:{user_id}" if limit.per_user else f"a:{client_key(request, self._trusted)}"
         key = f"{limit.policy}:{subject}"
-        decision = await self._decide(key, limit.quota)
+        decision = await self.decide(key, limit.quota)
         headers: tuple[tuple[str, str], ...] = (("RateLimit-Policy", limit.policy_header),)
         if decision is not None:
             reset = math.ceil(decision.reset_seconds)
@@ -107,7 +107,7 @@ class RateLimiter:
             reason="rate_limited",
         )
 
-    async def _decide(self, key: str, quota: Quota) -> Decision | None:
+    async def decide(self, key: str, quota: Quota) -> Decision | None:
         """The store's decision; on store trouble, None (allow) or a refusal (deny)."""
         if self._redis is None:
             return self._local.check(key, quota)
