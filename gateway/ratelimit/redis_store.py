@@ -16,11 +16,15 @@ from redis.backoff import NoBackoff
 from gateway.ratelimit.gcra import Decision, Quota
 
 _MICROS = 1_000_000
-# KEYS[1]: the key. ARGV[1]: emission interval, ARGV[2]: tolerance, both in microseconds.
+# KEYS[1]: the key. ARGV[1]: emission interval, ARGV[2]: tolerance, both in microseconds;
+# ARGV[3], for tests only: the time instead of Redis's clock.
 # Returns {allowed, remaining, reset µs, retry-after µs}.
 GCRA_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now = tonumber(ARGV[3])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+end
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = now
@@ -54,8 +58,10 @@ class RedisStore:
         )
         self._script = self._client.register_script(GCRA_SCRIPT)
 
-    async def check(self, key: str, quota: Quota) -> Decision:
-        args = (round(quota.interval * _MICROS), round(quota.tolerance * _MICROS))
+    async def check(self, key: str, quota: Quota, *, at_micros: int | None = None) -> Decision:
+        args: tuple[int, ...] = (round(quota.interval * _MICROS), round(quota.tolerance * _MICROS))
+        if at_micros is not None:
+            args += (at_micros,)
         async with asyncio.timeout(self._timeout):
             reply: Any = await self._script(keys=[self._prefix + key], args=args)
         allowed, remaining, reset, retry = (int(value) for value in reply)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from gateway.ratelimit.gcra import Quota
+from gateway.ratelimit.gcra import Quota, decide
 from gateway.ratelimit.limiter import RateLimiter, route_quota
 from gateway.ratelimit.redis_store import RedisStore
 from gateway.ratelimit.settings import RateLimitSettings
@@ -139,3 +140,25 @@ async def test_store_errors_reach_the_metric_hook_and_pause_the_store() -> None:
     finally:
         await limiter.close()
     assert seen == ["unavailable", "skipped", "skipped"]
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(60, 1), (60, 5), (600, 100), (7, 2)])
+async def test_the_script_decides_exactly_as_the_in_process_gcra(
+    redis_server: RedisServer, rate: int, burst: int
+) -> None:
+    """The same arrivals, on one injected clock, through Lua and through Python. Lua works in
+    whole microseconds, so times agree to rounding (an interval of 60/7 s is 8571429 µs)."""
+    arrivals = random.Random(rate * 1000 + burst)
+    quota = Quota(rate=rate, burst=burst)
+    store = RedisStore(redis_server.url, timeout=1.0, key_prefix=key_prefix())
+    tat, now = 0.0, 1_700_000_000_000_000  # microseconds
+    try:
+        for _ in range(300):
+            now += arrivals.choice((0, 1, round(quota.interval * 1e6) // 3, 10**6))
+            expected, tat = decide(quota, tat, now / 1e6)
+            got = await store.check("k", quota, at_micros=now)
+            assert (got.allowed, got.remaining) == (expected.allowed, expected.remaining)
+            assert got.reset_seconds == pytest.approx(expected.reset_seconds, abs=1e-3)
+            assert got.retry_after_seconds == pytest.approx(expected.retry_after_seconds, abs=1e-3)
+    finally:
+        await store.close()
