@@ -7,6 +7,8 @@ do not move with other work on the machine the way CPU time does.
 
 from __future__ import annotations
 
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -14,9 +16,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from bench import callgrind, stack
 from bench.options import REPO
-from bench.suite import BARE_PROXY, GATEWAY_EDDSA, GATEWAY_HS256, LEAN_PROXY, UPSTREAM, Run
+from bench.suite import (
+    BARE_PROXY,
+    GATEWAY_EDDSA,
+    GATEWAY_HS256,
+    GATEWAY_LIMITED,
+    GATEWAY_LIMITED_REDIS,
+    LEAN_PROXY,
+    UPSTREAM,
+    Run,
+)
 
 # The same, with a small JSON-sized body (read whole by the gateway before forwarding).
 POST_BYTES = 1024
@@ -29,6 +42,8 @@ REQUESTS = 2000
 CONCURRENCY = 8
 REPEATS = 2  # measurements per config, one process: their spread shows the noise left
 READY_S = 300.0
+LIMITED_RATE = 1_000_000  # requests a minute: never reached, so every request is admitted
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 Start = Callable[[Run, list[str]], stack.Service]  # starts a process under a wrapper command
 
@@ -70,6 +85,8 @@ def measure(run: Run) -> InstructionsReport:
     if run.gateway is not None:  # the lean proxy runs the gateway's client: it needs the package
         starts.append(("lean-proxy", _lean_proxy, (LEAN_PROXY,)))
         starts.append(("gateway", _gateway, (GATEWAY_HS256, GATEWAY_EDDSA, GATEWAY_HS256_POST)))
+        starts.append(("gateway-limited", _gateway_limited, (GATEWAY_LIMITED,)))
+        starts.append(("gateway-limited-redis", _gateway_limited_redis, (GATEWAY_LIMITED_REDIS,)))
     counts: list[Count] = []
     failures = []
     for slug, start, configs in starts:
@@ -128,6 +145,42 @@ def _gateway(run: Run, wrap: list[str]) -> stack.Service:
         wrapper=wrap,
         ready_s=READY_S,
     )
+
+
+def _gateway_limited(run: Run, wrap: list[str], redis_url: str | None = None) -> stack.Service:
+    """Every request spends the user's bucket (and gets the RateLimit fields); the rate is
+    high enough that none is refused, so the whole limit path runs on every request."""
+    config = yaml.safe_load(run.options.gateway_config.read_text(encoding="utf-8"))
+    config["rate_limits"] = {
+        "per_user": LIMITED_RATE,
+        # Under callgrind the gateway is ~50x slower: a short store timeout would measure
+        # the fallback instead of the round trip.
+        "store_timeout_ms": 10_000,
+        "key_prefix": f"bench:{secrets.token_hex(6)}:",
+    }
+    path = run.work / "gateway-limited.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"RATE_LIMIT_PER_USER": "", **({"REDIS_URL": redis_url} if redis_url else {})}
+    return stack.start_gateway(
+        run.procs,
+        run.options,
+        name="gateway-limited-callgrind",
+        keys=run.keys,
+        backend_url=run.upstream.url,
+        workers=0,
+        wrapper=wrap,
+        ready_s=READY_S,
+        config=path,
+        extra_env=env,
+    )
+
+
+def _gateway_limited_redis(run: Run, wrap: list[str]) -> stack.Service:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError as error:
+        raise RuntimeError(f"no Redis on 127.0.0.1:6379 ({error})") from None
+    return _gateway_limited(run, wrap, redis_url=BENCH_REDIS_URL)
 
 
 def _measure(

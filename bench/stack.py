@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,14 +128,18 @@ def start_gateway(
     cpu: str | None = None,
     wrapper: Sequence[str] = (),
     ready_s: float = READY_S,
+    config: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Service:
     """The gateway with the repository's config, driven by the contract's environment.
 
     `workers` and `cpu` default to BENCH_GATEWAY_WORKERS and the proxy core; `wrapper` is a
-    command the gateway runs under, `ready_s` how long each readiness check may take.
+    command the gateway runs under, `ready_s` how long each readiness check may take. Rate
+    limits are off unless `extra_env` turns them on: one token would soon be refused.
     """
     port = free_port()
-    argv = [*wrapper, sys.executable, "-m", "gateway", "--config", str(options.gateway_config)]
+    config_path = config or options.gateway_config
+    argv = [*wrapper, sys.executable, "-m", "gateway", "--config", str(config_path)]
     count = options.gateway_workers if workers is None else workers
     if count:
         argv += ["--workers", str(count)]
@@ -147,6 +151,9 @@ def start_gateway(
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "LOG_LEVEL": options.gateway_log_level,
+        "RATE_LIMIT_PER_USER": "0",
+        "RATE_LIMIT_PER_IP": "0",
+        **(extra_env or {}),
     }
     proc = procs.start(name, argv, cpu=cpu or options.proxy_cpu, env=env)
     url = f"http://127.0.0.1:{port}"

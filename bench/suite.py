@@ -28,6 +28,8 @@ GATEWAY_EDDSA = "gateway EdDSA cached"
 GATEWAY_HS256_NEW = "gateway HS256 new token"
 GATEWAY_EDDSA_NEW = "gateway EdDSA new token"
 GATEWAY_BACKEND = "gateway + backend SQLite"
+GATEWAY_LIMITED = "gateway HS256 cached + rate limit (in-process)"
+GATEWAY_LIMITED_REDIS = "gateway HS256 cached + rate limit (Redis)"
 
 
 @dataclass(slots=True)

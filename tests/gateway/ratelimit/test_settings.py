@@ -73,6 +73,7 @@ def test_redis_url_comes_from_the_environment_and_is_never_shown() -> None:
     [
         ({"per_user": -1}, "rate_limits.per_user: must be at least 0"),
         ({"per_ip": "many"}, "rate_limits.per_ip: expected an integer"),
+        ({"per_ip": 1_000_001}, "rate_limits.per_ip: at most 1000000 requests a minute"),
         ({"burst": 0}, "rate_limits.burst: must be at least 1"),
         ({"on_store_error": "maybe"}, "rate_limits.on_store_error: must be allow or deny"),
         ({"store_timeout_ms": 0}, "rate_limits.store_timeout_ms: must be at least 1"),
@@ -87,8 +88,9 @@ def test_bad_defaults_are_named(section: dict[str, Any], problem: str) -> None:
 
 
 def test_bad_env_overrides_are_named() -> None:
-    found = problems(RATE_LIMIT_PER_USER="ten")
-    assert found == ["RATE_LIMIT_PER_USER: expected requests a minute (0 turns it off), got 'ten'"]
+    expected = "expected 0 (off) to 1000000 requests a minute, got"
+    assert problems(RATE_LIMIT_PER_USER="ten") == [f"RATE_LIMIT_PER_USER: {expected} 'ten'"]
+    assert problems(RATE_LIMIT_PER_IP="1000001") == [f"RATE_LIMIT_PER_IP: {expected} '1000001'"]
 
 
 @pytest.mark.parametrize(
