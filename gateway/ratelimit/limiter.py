@@ -12,15 +12,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from gateway.ratelimit.client_address import Network, client_key
 from gateway.ratelimit.gcra import PERIOD_SECONDS, Decision, LocalStore, Quota
-from gateway.ratelimit.redis_store import RedisStore
 from gateway.ratelimit.settings import RateLimitSettings, RouteLimitSettings
 from service_plumbing.errors import ApiError
+
+if TYPE_CHECKING:
+    from gateway.ratelimit.redis_store import RedisStore
 
 # Called once per request decided without the store: "timeout", "unavailable" or "skipped"
 # (the store failed less than `store_retry_seconds` ago). A metrics counter plugs in here.
@@ -70,15 +73,7 @@ class RateLimiter:
         self._settings = settings
         self._trusted = trusted_proxies
         self._local = local or LocalStore()
-        self._redis = (
-            RedisStore(
-                settings.redis_url,
-                timeout=settings.store_timeout_seconds,
-                key_prefix=settings.key_prefix,
-            )
-            if settings.redis_url
-            else None
-        )
+        self._redis = _redis_store(settings)
         self._on_store_error = on_store_error
         self._clock = clock
         self._store_down_until = -math.inf
@@ -148,6 +143,18 @@ class RateLimiter:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.close()
+
+
+def _redis_store(settings: RateLimitSettings) -> RedisStore | None:
+    if not settings.redis_url:
+        return None
+    # Imported only when used: the redis package's objects would otherwise sit in every
+    # gateway's heap, where each garbage collection walks them.
+    from gateway.ratelimit.redis_store import RedisStore
+
+    return RedisStore(
+        settings.redis_url, timeout=settings.store_timeout_seconds, key_prefix=settings.key_prefix
+    )
 
 
 def apply_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
