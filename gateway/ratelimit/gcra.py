@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 PERIOD_SECONDS = 60.0
 # The key table is swept of idle keys whenever it has doubled since the last sweep.
@@ -25,18 +26,16 @@ class Quota:
 
     rate: int
     burst: int
+    interval: float = field(init=False, repr=False, compare=False)  # T, seconds
+    tolerance: float = field(init=False, repr=False, compare=False)  # (burst - 1) * T
 
-    @property
-    def interval(self) -> float:
-        return PERIOD_SECONDS / self.rate
-
-    @property
-    def tolerance(self) -> float:
-        return (self.burst - 1) * self.interval
+    def __post_init__(self) -> None:
+        # Computed once: they are read on every request.
+        object.__setattr__(self, "interval", PERIOD_SECONDS / self.rate)
+        object.__setattr__(self, "tolerance", (self.burst - 1) * self.interval)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: made on every request, cheaper than a dataclass
     allowed: bool
     remaining: int  # requests that would pass right now, after this one
     reset_seconds: float  # until the key is back to a full burst

@@ -35,10 +35,11 @@ _LOG_EVERY_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class RouteQuota:
-    policy: str  # the name in the headers, and part of the key
+    bucket: str  # the key's first part: `default`, or `route:<name>` for a route's own
     quota: Quota
     per_user: bool  # else per client address
-    policy_header: str
+    policy: tuple[str, str]  # the RateLimit-Policy field
+    remaining_prefix: str  # the RateLimit field up to its `r=` value
 
 
 def route_quota(
@@ -55,9 +56,16 @@ def route_quota(
     quota = settings.quota(default if chosen is None else chosen, own.burst if own else None)
     if quota is None:
         return None
-    policy = "default" if own is None else route_name
-    header = f'"{policy}";q={quota.rate};w={int(PERIOD_SECONDS)}'
-    return RouteQuota(policy, quota, auth_required, header)
+    name = "default" if own is None else _sf_string(route_name)
+    bucket = "default" if own is None else f"route:{route_name}"
+    policy = ("RateLimit-Policy", f'"{name}";q={quota.rate};w={int(PERIOD_SECONDS)}')
+    return RouteQuota(bucket, quota, auth_required, policy, f'"{name}";r=')
+
+
+def _sf_string(text: str) -> str:
+    """A route name as the inside of a structured-field string (printable ASCII, no quote
+    or backslash)."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in text)
 
 
 class RateLimiter:
@@ -83,14 +91,21 @@ class RateLimiter:
 
     async def check(self, request: web.BaseRequest, limit: RouteQuota, user_id: str | None) -> None:
         """Spend one request of its bucket; raise 429 when empty. Sets the response headers."""
-        subject = f"u:{user_id}" if limit.per_user else f"a:{client_key(request, self._trusted)}"
-        key = f"{limit.policy}:{subject}"
-        decision = await self.decide(key, limit.quota)
-        headers: tuple[tuple[str, str], ...] = (("RateLimit-Policy", limit.policy_header),)
-        if decision is not None:
-            reset = math.ceil(decision.reset_seconds)
-            headers += (("RateLimit", f'"{limit.policy}";r={decision.remaining};t={reset}'),)
-        if decision is None or decision.allowed:
+        if limit.per_user:
+            key = f"{limit.bucket}:u:{user_id}"
+        else:
+            key = f"{limit.bucket}:a:{client_key(request, self._trusted)}"
+        if self._redis is None:
+            decision: Decision | None = self._local.check(key, limit.quota)
+        else:
+            decision = await self.decide(key, limit.quota)
+        if decision is None:  # the store failed and on_store_error is allow: nothing counted
+            request[LIMIT_HEADERS] = (limit.policy,)
+            return
+        reset = math.ceil(decision.reset_seconds)
+        state = f"{limit.remaining_prefix}{decision.remaining};t={reset}"
+        headers = (limit.policy, ("RateLimit", state))
+        if decision.allowed:
             request[LIMIT_HEADERS] = headers
             return
         retry = max(1, math.ceil(decision.retry_after_seconds))

@@ -9,6 +9,8 @@ import pytest
 from gateway.config import ConfigError, GatewaySettings
 from gateway.policy import Policy
 from gateway.ratelimit.gcra import Quota
+from gateway.ratelimit.limiter import route_quota
+from gateway.ratelimit.settings import RateLimitSettings, RouteLimitSettings
 from tests.gateway.conftest import default_config, gateway_env, settings_for
 
 
@@ -28,7 +30,7 @@ def problems(edit: Any = None, **env: str) -> list[str]:
 def quotas(settings: GatewaySettings) -> dict[str, tuple[str, Quota] | None]:
     policy = Policy(settings.routes, settings.rate_limits)
     return {
-        route.name: None if route.limit is None else (route.limit.policy, route.limit.quota)
+        route.name: None if route.limit is None else (route.limit.bucket, route.limit.quota)
         for route in policy.routes
     }
 
@@ -39,7 +41,7 @@ def test_the_default_config_limits_users_and_sign_in() -> None:
     assert quotas(settings) == {
         "healthz": None,
         "readyz": None,
-        "better_auth": ("better_auth", Quota(120, 30)),
+        "better_auth": ("route:better_auth", Quota(120, 30)),
         "tasks": ("default", Quota(600, 100)),
         "task": ("default", Quota(600, 100)),
     }
@@ -107,3 +109,13 @@ def test_bad_route_limits_are_named(index: int, value: Any, problem: str) -> Non
         config["routes"][index]["rate_limit"] = value
 
     assert any(item.startswith(problem) for item in problems(edit)), problems(edit)
+
+
+def test_a_route_name_becomes_a_valid_policy_name_and_its_own_bucket() -> None:
+    own = RouteLimitSettings(per_user=5)
+    limit = route_quota(RateLimitSettings(), 'de"fault\\ é', True, own)
+    assert limit is not None
+    assert limit.policy == ("RateLimit-Policy", '"de_fault_ _";q=5;w=60')
+    named_default = route_quota(RateLimitSettings(), "default", True, own)
+    assert named_default is not None
+    assert named_default.bucket != "default"  # never the shared bucket of the defaults
