@@ -51,6 +51,8 @@ def route_quota(
     """The quota a route spends, or None when it is not limited."""
     if own is not None and not own.enabled:
         return None
+    if settings.user_limits_off if auth_required else settings.ip_limits_off:
+        return None
     chosen = None if own is None else own.per_user if auth_required else own.per_ip
     default = settings.per_user if auth_required else settings.per_ip
     quota = settings.quota(default if chosen is None else chosen, own.burst if own else None)
@@ -174,7 +176,9 @@ def _redis_store(settings: RateLimitSettings) -> RedisStore | None:
 
 def apply_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """A `before_send` hook: the RateLimit fields of a limited request onto its response."""
-    headers = request.get(LIMIT_HEADERS)
-    if headers is not None:
-        for name, value in headers:
-            response.headers[name] = value
+    try:
+        headers = request[LIMIT_HEADERS]
+    except KeyError:
+        return  # a route without a limit, or a request refused before the limit
+    for name, value in headers:
+        response.headers[name] = value

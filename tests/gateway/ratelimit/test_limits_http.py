@@ -116,8 +116,11 @@ def config_route_names(stack: Stack) -> list[str]:
 async def test_zero_turns_limits_off(make_stack: StackFactory, env: dict[str, str]) -> None:
     def configure(config: dict[str, Any]) -> None:
         limits(per_user=1, per_ip=1, burst=1)(config)
+        config["routes"][2]["rate_limit"] = {"per_ip": 1, "burst": 1}  # better_auth
+        config["routes"][3]["rate_limit"] = {"per_user": 1, "burst": 1}  # tasks
 
     stack = await make_stack(configure, **env)
+    assert stack.settings.routes[2].rate_limit is not None  # its own numbers: off all the same
     for path, headers in (("/api/alice/tasks", bearer("alice")), ("/api/auth/x", {})):
         async with stack.client.get(path, headers=headers) as response:
             assert response.status == 200

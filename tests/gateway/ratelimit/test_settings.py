@@ -13,6 +13,8 @@ from gateway.ratelimit.limiter import route_quota
 from gateway.ratelimit.settings import RateLimitSettings, RouteLimitSettings
 from tests.gateway.conftest import default_config, gateway_env, settings_for
 
+AUTH_URL = "http://127.0.0.1:3000"
+
 
 def load(edit: Any = None, **env: str) -> GatewaySettings:
     config = default_config()
@@ -36,7 +38,7 @@ def quotas(settings: GatewaySettings) -> dict[str, tuple[str, Quota] | None]:
 
 
 def test_the_default_config_limits_users_and_sign_in() -> None:
-    settings = load(BETTER_AUTH_URL="http://127.0.0.1:3000")
+    settings = load(BETTER_AUTH_URL=AUTH_URL)
     assert settings.rate_limits.redis_url is None
     assert quotas(settings) == {
         "healthz": None,
@@ -48,10 +50,21 @@ def test_the_default_config_limits_users_and_sign_in() -> None:
 
 
 def test_env_overrides_the_defaults_and_zero_turns_a_limit_off() -> None:
-    settings = load(RATE_LIMIT_PER_USER="60", RATE_LIMIT_PER_IP="0")
+    settings = load(RATE_LIMIT_PER_USER="60", RATE_LIMIT_PER_IP="0", BETTER_AUTH_URL=AUTH_URL)
     assert settings.rate_limits.per_user == 60
     assert settings.rate_limits.per_ip == 0
     assert quotas(settings)["tasks"] == ("default", Quota(60, 10))
+    assert quotas(settings)["better_auth"] is None  # its own per_ip too: env 0 is an off switch
+
+
+def test_zero_in_the_file_turns_off_only_the_default() -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["rate_limits"] = {"per_ip": 0}
+
+    assert quotas(load(edit, BETTER_AUTH_URL=AUTH_URL))["better_auth"] == (
+        "route:better_auth",
+        Quota(120, 30),
+    )
 
 
 def test_a_route_can_switch_its_limit_off() -> None:
