@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from gateway.config import ConfigError
-from gateway.errors import ApiError
 from gateway.route_claims import ClaimRule, check_claim_rules
+from service_plumbing.errors import ApiError
 from tests.gateway.conftest import StackFactory, bearer, default_config, gateway_env, settings_for
 
 ADMIN = ClaimRule("admins_only", "role", "equals", values=("admin",))
