@@ -82,7 +82,7 @@ class RateLimiter:
     ) -> None:
         self._settings = settings
         self._trusted = trusted_proxies
-        self._local = local or LocalStore()
+        self._local = local if local is not None else LocalStore()
         self._redis = _redis_store(settings)
         self._on_store_error = on_store_error
         self._clock = clock

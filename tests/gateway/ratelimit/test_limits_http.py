@@ -135,3 +135,26 @@ async def test_health_and_preflight_are_never_limited(make_stack: StackFactory) 
     for _ in range(3):
         async with stack.client.options("/api/alice/tasks", headers=preflight) as response:
             assert response.status == 204
+
+
+async def test_hostile_forwarded_headers_never_break_the_limit(make_stack: StackFactory) -> None:
+    def configure(config: dict[str, Any]) -> None:
+        limits(per_ip=1, burst=1)(config)
+        config["trusted_proxies"] = ["127.0.0.1/32"]
+
+    stack = await make_stack(configure)
+    hostile = [
+        "x" * 5000,  # too long: the peer stands
+        "<script>, 127.0.0.1",
+        "::ffff:198.51.100.1",  # the same client as 198.51.100.1
+        "198.51.100.1",
+        "999.1.1.1, \u0661.2.3.4",
+        ", , ,",
+    ]
+    results = []
+    for value in hostile:
+        async with stack.client.get("/api/auth/x", headers={"X-Forwarded-For": value}) as response:
+            body = await response.read()
+            results.append(response.status)
+            assert value.encode() not in body
+    assert results == [200, 429, 200, 429, 429, 429]
