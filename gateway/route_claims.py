@@ -72,7 +72,7 @@ def parse_claim_rules(raw: Any, params: tuple[str, ...]) -> tuple[ClaimRule, ...
     """A route's `claims:` list; `params` are its path template's parameters. ValueError
     names the first problem by its place (`[0].matches: unknown key`)."""
     if not isinstance(raw, list | tuple):
-        raise ValueError(": expected a list of rules")
+        raise ValueError("expected a list of rules")
     return tuple(_parse_rule(item, f"[{index}]", params) for index, item in enumerate(raw))
 
 

@@ -84,7 +84,7 @@ class RateLimitSettings(yamlenv.Section):
     @model_validator(mode="before")
     @classmethod
     def _environment(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or info.context is None:  # built in code, not loaded
             return data
         for key in _FROM_ENV:
             if key in data:
