@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError, GatewaySettings
-from gateway.policy import Policy
 from gateway.ratelimit.gcra import Quota
 from gateway.ratelimit.limiter import route_quota
 from gateway.ratelimit.settings import RateLimitSettings, RouteLimitSettings
+from gateway.routing.policy import Policy
 from tests.gateway.conftest import default_config, gateway_env, settings_for
 
 AUTH_URL = "http://127.0.0.1:3000"
