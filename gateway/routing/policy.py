@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.path_template import Template, parse_template
 from gateway.ratelimit.limiter import RouteQuota, route_quota
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.route_claims import ClaimRule
+from gateway.routing.claim_rules import ClaimRule
 from gateway.routing.paths import Target, canonical_target, decode_segment
 from service_plumbing.errors import ApiError
 

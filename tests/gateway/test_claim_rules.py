@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from gateway.config import ConfigError
-from gateway.route_claims import ClaimRule, check_claim_rules
+from gateway.routing.claim_rules import ClaimRule, check_claim_rules
 from service_plumbing.errors import ApiError
 from tests.gateway.conftest import StackFactory, bearer, default_config, gateway_env, settings_for
 
