@@ -23,9 +23,9 @@ from yarl import URL
 
 from gateway import yamlenv
 from gateway.auth.settings import TOKEN_SECRET_ENV, AuthSettings
+from gateway.claim_rules import ClaimRule, parse_claim_rules
 from gateway.path_template import parse_template
 from gateway.ratelimit.settings import RateLimitSettings, RouteLimit
-from gateway.routing.claim_rules import ClaimRule, parse_claim_rules
 from gateway.yamlenv import ConfigError as ConfigError
 from service_plumbing.logs import LOG_LEVELS
 

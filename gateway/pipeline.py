@@ -19,8 +19,7 @@ from gateway.forward.proxy import Proxy
 from gateway.health import Health
 from gateway.ratelimit.limiter import RateLimiter
 from gateway.request_context import Exchange
-from gateway.routing.claim_rules import check_claim_rules
-from gateway.routing.policy import Policy, check_bindings
+from gateway.routing.policy import Policy, check_bindings, check_claim_rules
 from gateway.signature import REQUEST_ID_HEADER, IdentitySigner
 from service_plumbing.errors import ApiError
 

@@ -14,10 +14,10 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from gateway.claim_rules import ClaimRule
 from gateway.path_template import Template, parse_template
 from gateway.ratelimit.limiter import RouteQuota, route_quota
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.routing.claim_rules import ClaimRule
 from gateway.routing.paths import Target, canonical_target, decode_segment
 from service_plumbing.errors import ApiError
 
@@ -123,3 +123,13 @@ def check_bindings(match: Match, user_id: str, claims: Mapping[str, Any]) -> Non
         expected = user_id if claim == USER else claims.get(claim)
         if not isinstance(expected, str) or decode_segment(match.params[param]) != expected:
             raise ApiError(403, "this token may not access this resource", reason="forbidden")
+
+
+def check_claim_rules(
+    rules: tuple[ClaimRule, ...], claims: Mapping[str, Any], params: Mapping[str, str]
+) -> None:
+    """Raise 403 naming the first rule that does not hold (never a claim's value)."""
+    for rule in rules:
+        text = decode_segment(params[rule.param]) if rule.param else None
+        if not rule.holds(claims, text):
+            raise ApiError(403, f'claim rule "{rule.name}" is not met', reason="claim_rule")

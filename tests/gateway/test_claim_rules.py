@@ -7,8 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.claim_rules import ClaimRule
 from gateway.config import ConfigError
-from gateway.routing.claim_rules import ClaimRule, check_claim_rules
+from gateway.routing.paths import decode_segment
+from gateway.routing.policy import check_claim_rules
 from service_plumbing.errors import ApiError
 from tests.gateway.conftest import StackFactory, bearer, default_config, gateway_env, settings_for
 
@@ -21,7 +23,8 @@ ORG = ClaimRule("own_org", "org_id", "equals_param", param="org")
 
 
 def holds(rule: ClaimRule, claims: dict[str, Any], params: dict[str, str] | None = None) -> bool:
-    return rule.holds(claims, params or {})
+    text = decode_segment((params or {})[rule.param]) if rule.param else None
+    return rule.holds(claims, text)
 
 
 @pytest.mark.parametrize(
