@@ -115,6 +115,9 @@ async def test_claim_rules_through_the_gateway(make_stack: StackFactory) -> None
     good = {"role": "admin", "scope": "tasks:write", "org_id": "acme"}
     async with stack.client.get("/api/orgs/acme/x", headers=bearer(**good)) as response:
         assert response.status == 200
+    accented = bearer(**{**good, "org_id": "caf\u00e9"})  # the path parameter, percent-decoded
+    async with stack.client.get("/api/orgs/caf%C3%A9/x", headers=accented) as response:
+        assert response.status == 200
     cases = [
         ({**good, "role": "\u0430dmin"}, "admins_only"),
         ({**good, "scope": ["tasks:read"]}, "scope_contains"),
@@ -126,7 +129,7 @@ async def test_claim_rules_through_the_gateway(make_stack: StackFactory) -> None
             assert response.status == 403
             assert body["error"] == "forbidden"
             assert body["message"] == f'claim rule "{rule}" is not met'
-    assert stack.recorder.paths() == ["/api/orgs/acme/x"]
+    assert stack.recorder.paths() == ["/api/orgs/acme/x", "/api/orgs/caf%C3%A9/x"]
 
 
 @pytest.mark.parametrize(
