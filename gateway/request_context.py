@@ -16,7 +16,12 @@ from aiohttp import web
 from gateway.signature import REQUEST_ID_HEADER
 from gateway.slow_clients import HeadTimedRequestHandler
 from service_plumbing.drain import InFlight
-from service_plumbing.errors import ApiError, error_response
+from service_plumbing.errors import (
+    HTTP_VERSIONS,
+    ApiError,
+    error_response,
+    unsupported_http_version,
+)
 from service_plumbing.handlers import RawHandler
 from service_plumbing.logs import AccessLog
 from service_plumbing.request_context import RequestIds
@@ -97,6 +102,8 @@ async def _in_context(
     if connection is not None:  # the head is here: its clock stops until the next request
         connection.in_request, connection.head_since = True, None
     try:
+        if request.version not in HTTP_VERSIONS:
+            raise unsupported_http_version()
         response = await handler(request, exchange)
     except Exception as error:
         response = _refusal(error, exchange, access_log)
@@ -146,8 +153,8 @@ def _refusal(error: Exception, exchange: Exchange, access_log: AccessLog) -> web
         )
         if error.reason is not None:
             exchange.fields.setdefault("reason", error.reason)
-        if error.status == 408:
-            response.force_close()  # the rest of a stalled body would never come
+        if error.status == 408 or error.close_connection:
+            response.force_close()  # e.g. the rest of a stalled body would never come
         return response
     if isinstance(error, web.HTTPException):
         return _from_http_exception(error, request_id)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
+
+# The HTTP versions both services serve, the likeliest first. aiohttp's parser refuses most
+# others itself but lets `HTTP/0.9` and `HTTP/2.0` request lines through.
+HTTP_VERSIONS = (HttpVersion11, HttpVersion10)
 
 # The contract's error code for each status; anything unlisted falls back by class.
 ERROR_CODES: dict[int, str] = {
@@ -35,6 +39,7 @@ class ApiError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
         reason: str | None = None,
+        close_connection: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -43,6 +48,18 @@ class ApiError(Exception):
         self.headers = headers or {}
         # A stable reason code for the access line (e.g. `expired`), never shown as-is to clients.
         self.reason = reason
+        # The connection cannot carry another request after this answer.
+        self.close_connection = close_connection
+
+
+def unsupported_http_version() -> ApiError:
+    """The refusal of a request line whose version is not in `HTTP_VERSIONS`."""
+    return ApiError(
+        400,
+        "unsupported HTTP version",
+        reason="unsupported_http_version",
+        close_connection=True,
+    )
 
 
 def code_for_status(status: int) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
-from service_plumbing.errors import ApiError, error_response
+from service_plumbing.errors import (
+    HTTP_VERSIONS,
+    ApiError,
+    error_response,
+    unsupported_http_version,
+)
 from service_plumbing.handlers import Handler
 from service_plumbing.logs import AccessLog
 
@@ -74,6 +79,8 @@ def request_context_middleware(*, service: str) -> Any:
         fields: dict[str, Any] = {}
         request[EXCHANGE] = Exchange(request_id, fields)
         try:
+            if request.version not in HTTP_VERSIONS:
+                raise unsupported_http_version()
             response = await handler(request)
         except Exception as error:
             response = _failure_response(error, request_id, fields, access_log)
@@ -100,13 +107,16 @@ def _failure_response(
     if isinstance(error, ApiError):
         if error.reason is not None:
             fields.setdefault("reason", error.reason)
-        return error_response(
+        response = error_response(
             error.status,
             error.message,
             request_id=request_id,
             code=error.code,
             headers=error.headers,
         )
+        if error.close_connection:
+            response.force_close()
+        return response
     if isinstance(error, web.HTTPException):
         return _from_http_exception(error, request_id)
     # The type and the place, never the traceback or the message: either may hold data.
