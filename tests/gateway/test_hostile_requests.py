@@ -839,6 +839,29 @@ async def test_method_override_headers_never_reach_the_backend(stack: Stack, nam
     assert "DELETE" not in seen.headers.values()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Original-URI",
+        "X-Forwarded-URI",
+        "X-Envoy-Original-Path",
+    ],
+)
+async def test_url_override_headers_never_reach_the_backend(stack: Stack, name: str) -> None:
+    # The policy authorised and the gateway signed /api/alice/tasks; a backend honouring an
+    # override would serve Bob's tasks instead.
+    response = await stack.client.get(
+        "/api/alice/tasks", headers={**bearer("alice"), name: "/api/bob/tasks"}
+    )
+    assert response.status == 200
+    [seen] = stack.recorder.seen
+    assert seen.raw_path == "/api/alice/tasks"
+    assert name not in seen.headers
+    assert "/api/bob/tasks" not in seen.headers.values()
+
+
 async def test_httpoxy_proxy_header_is_dropped(stack: Stack) -> None:
     # CGI maps 'Proxy' to HTTP_PROXY, which HTTP client libraries then use for outgoing calls.
     response = await stack.client.get(
