@@ -1,4 +1,5 @@
-"""Run the backend; SIGTERM drains requests in flight before the database is closed."""
+"""Run the backend; SIGTERM drains requests in flight before the database is closed; SIGHUP
+is logged and ignored (the backend reads its environment only at start)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from backend.app import INFLIGHT, SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
+from backend.metrics import start_metrics_listener
 from service_plumbing.drain import drain
 from service_plumbing.http_server import JsonErrorAppRunner, ParserLimits
 from service_plumbing.server_log import server_logger
@@ -59,10 +61,13 @@ async def serve(settings: BackendSettings) -> None:
         reason = os.strerror(error.errno) if error.errno else type(error).__name__
         raise CannotListen(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
     log.info("listening", host=settings.host, port=settings.port)
+    start_metrics_listener(settings.host, settings.port, os.environ)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Configured by environment only: nothing to re-read, and HUP must not kill it.
+    loop.add_signal_handler(signal.SIGHUP, log.info, "sighup_ignored")
     await stop.wait()
     await drain(runner, site, app[INFLIGHT], grace=SHUTDOWN_GRACE_SECONDS, service="backend")
     # Closing the loop would restore the default action, and a repeated TERM arriving while the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,19 +14,24 @@ from yarl import URL
 from gateway.auth.verifier import TokenVerifier
 from gateway.config import GatewaySettings
 from gateway.cors import Cors
-from gateway.forward.proxy import Proxy, upstream_client
+from gateway.forward.proxy import upstream_client
 from gateway.health import Health
+from gateway.metrics import CONFIG_RELOADS, LevelSampler, count_request
 from gateway.pipeline import Gateway
 from gateway.ratelimit.limiter import RateLimiter, apply_headers
-from gateway.request_context import BeforeSend, with_request_context
+from gateway.reload import Generation, LiveHandler, Reloader, SettingsReader
+from gateway.request_context import BeforeSend, LineObserver, with_request_context
 from gateway.routing.policy import Policy
 from gateway.signature import IdentitySigner
+from gateway.tracing import SpanningProxy, SpanningVerifier, TracingProxy, add_trace_id
+from service_plumbing.access_fields import AccessFields
 from service_plumbing.drain import InFlight
 from service_plumbing.handlers import RawHandler
+from service_plumbing.tracing import Spans, process_spans
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 INFLIGHT = web.AppKey("inflight", InFlight)
-GATEWAY = web.AppKey("gateway", Gateway)
+LIVE = web.AppKey("live", LiveHandler)
 # The one request handler (request context around the pipeline), built at startup.
 HANDLER: web.AppKey[RawHandler] = web.AppKey("handler")
 
@@ -85,10 +92,62 @@ class _EveryPath(web.Resource):
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    live = LiveHandler(await open_generation(app[SETTINGS], app[INFLIGHT]))
+    app[LIVE] = live
+    handler: RawHandler = live.__call__
+    app[HANDLER] = handler
+    sampler = LevelSampler(app[INFLIGHT])
+    sampling = asyncio.create_task(sampler.sample_forever(lambda: live.current.verifier))
+    try:
+        yield
+    finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+        sampler.sample(live.current.verifier)  # the last second's numbers reach the parent
+        await live.close()
+        spans = process_spans("gateway")
+        if spans is not None:
+            await asyncio.to_thread(spans.flush)
+
+
+def _access_line_observer(settings: GatewaySettings, spans: Spans | None) -> LineObserver:
+    fields = AccessFields("gateway", settings.trusted_proxies)
+
+    def observe(
+        request: web.BaseRequest, response: web.StreamResponse, line: dict[str, Any]
+    ) -> None:
+        fields.add(request, response, line)
+        if "trace_id" not in line:  # answered by the gateway itself
+            add_trace_id(request, line, spans)
+        count_request(line)
+
+    return observe
+
+
+def reloader(app: web.Application, reread: SettingsReader) -> Reloader:
+    """Reloads `app`'s pipeline from `reread()` (gateway.yaml read again)."""
+    inflight = app[INFLIGHT]
+
+    async def open_next(settings: GatewaySettings) -> Generation:
+        return await open_generation(settings, inflight)
+
+    def count(result: str) -> None:
+        CONFIG_RELOADS.labels(result).inc()
+
+    return Reloader(app[LIVE], read_settings=reread, open_generation=open_next, on_result=count)
+
+
+async def open_generation(settings: GatewaySettings, inflight: InFlight) -> Generation:
+    """One configuration's pipeline and the resources it owns (see `gateway/reload.py`)."""
     session = client_session(settings)
     fast = upstream_client(settings)
-    verifier = TokenVerifier(settings.auth, session=session)
+    spans = process_spans("gateway")
+    verifier = (
+        TokenVerifier(settings.auth, session=session)
+        if spans is None
+        else SpanningVerifier(settings.auth, session=session, spans=spans)
+    )
     cors = Cors(settings.cors)
 
     def finish_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
@@ -99,27 +158,42 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     policy = Policy(settings.routes, settings.rate_limits)
     limiter = RateLimiter(settings.rate_limits, trusted_proxies=settings.trusted_proxies)
     before_send = _with_limit_headers(finish_headers, any(route.limit for route in policy.routes))
-    try:
-        await verifier.start()
-        gateway = app[GATEWAY] = Gateway(
-            policy=policy,
-            verifier=verifier,
-            proxy=Proxy(settings, fast),
-            cors=cors,
-            health=Health(settings, session, verifier),
-            signer=IdentitySigner(settings.identity_secret),
-            max_token_bytes=settings.auth.max_token_bytes,
-            limiter=limiter,
-        )
-        app[HANDLER] = with_request_context(
-            gateway.handle, service="gateway", before_send=before_send, inflight=app[INFLIGHT]
-        )
-        yield
-    finally:
+
+    async def close() -> None:
         await limiter.close()
         await verifier.close()
         fast.close()
         await session.close()
+
+    try:
+        await verifier.start()
+    except BaseException:
+        await close()
+        raise
+    gateway = Gateway(
+        policy=policy,
+        verifier=verifier,
+        proxy=(
+            TracingProxy(settings, fast)
+            if spans is None
+            else SpanningProxy(settings, fast, spans=spans)
+        ),
+        cors=cors,
+        health=Health(settings, session, verifier),
+        signer=IdentitySigner(settings.identity_secret),
+        max_token_bytes=settings.auth.max_token_bytes,
+        limiter=limiter,
+    )
+    handler = with_request_context(
+        gateway.handle,
+        service="gateway",
+        before_send=before_send,
+        inflight=inflight,
+        observe=_access_line_observer(settings, spans),
+    )
+    if spans is not None:
+        handler = spans.wrap(handler)
+    return Generation(settings, handler, close, verifier)
 
 
 def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:

@@ -23,12 +23,12 @@ from gateway.devstack import (
     StackError,
     check_port_free,
     ensure_env_file,
-    read_env_file,
     stack_env,
     start,
     stop,
     wait_ready,
 )
+from gateway.envfile import read_env_file
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH_SERVER_DIR = ROOT / "auth-server"

@@ -22,6 +22,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway.envfile import read_env_file
+
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 GENERATED_SECRETS = ("BETTER_AUTH_SECRET", "GATEWAY_IDENTITY_SECRET", "POSTGRES_PASSWORD")
@@ -43,22 +45,6 @@ def ensure_env_file(path: Path) -> bool:
     return True
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """`NAME=value` lines; comments, blank lines and empty values are skipped."""
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if value:
-            values[name.strip()] = value
-    return values
-
-
 def stack_env(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """The children's environment: .env under the process environment, SQLite by default."""
     env = {**file_values, **environ}
@@ -72,7 +58,10 @@ def stack_env(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dic
 
 
 def check_port_free(name: str, port: str) -> None:
+    """Bind as the server will (SO_REUSEADDR, as asyncio's create_server does on POSIX), so
+    connections in TIME_WAIT from the last run do not count as the port being in use."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", int(port)))
         except OSError:
@@ -148,7 +137,7 @@ def announce(gateway_url: str, token: str) -> None:
         f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
         f"""-d '{{"title": "Try the gateway"}}' {tasks}\n\n"""
         "Another user's token:\n"
-        "  (set -a; . ./.env; .venv/bin/python -m gateway mint-token --sub bob)\n"
+        "  .venv/bin/python -m gateway mint-token --sub bob\n"
         "Ctrl-C stops both services.\n",
         flush=True,
     )

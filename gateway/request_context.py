@@ -50,6 +50,9 @@ class Exchange:
 # A handler that is handed the exchange directly (the gateway's), instead of reading it back.
 ExchangeHandler = Callable[[web.BaseRequest, Exchange], Awaitable[web.StreamResponse]]
 
+# Completes a finished request's access line, and counts it (`gateway/app.py`).
+LineObserver = Callable[[web.BaseRequest, web.StreamResponse, dict[str, Any]], None]
+
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
 # aiohttp's own refusals (router, body size), in the contract's words.
@@ -66,6 +69,7 @@ def with_request_context(
     service: str,
     before_send: BeforeSend | None = None,
     inflight: InFlight | None = None,
+    observe: LineObserver | None = None,
 ) -> RawHandler:
     """The middleware's work wrapped around one handler: for an app with a single handler,
     this saves aiohttp's middleware layers on every request. `before_send` sees every
@@ -80,6 +84,7 @@ def with_request_context(
         request_ids=RequestIds(),
         before_send=before_send,
         inflight=inflight,
+        observe=observe,
     )
 
 
@@ -91,6 +96,7 @@ async def _in_context(
     request_ids: RequestIds,
     before_send: BeforeSend | None = None,
     inflight: InFlight | None = None,
+    observe: LineObserver | None = None,
 ) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = request_ids.for_request(request.headers.get(REQUEST_ID_HEADER))
@@ -114,7 +120,7 @@ async def _in_context(
             connection.in_request = False
     if inflight is not None and inflight.draining:
         response.force_close()  # no keep-alive while shutting down
-    _finish(request, response, exchange, access_log, started)
+    _finish(request, response, exchange, access_log, started, observe)
     return response
 
 
@@ -124,6 +130,7 @@ def _finish(
     exchange: Exchange,
     access_log: AccessLog,
     started: float,
+    observe: LineObserver | None = None,
 ) -> None:
     """The one place every response, success or refusal, is finished: its headers (unless the
     proxy already sent them with `finish_headers`) and its access line."""
@@ -137,6 +144,8 @@ def _finish(
         "duration_ms": ms_since(started),
         **exchange.fields,
     }
+    if observe is not None:  # the operator fields and the metrics
+        observe(request, response, line)
     access_log.info("request", line)
 
 

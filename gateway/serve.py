@@ -1,5 +1,6 @@
-"""Run the gateway: one process, or N sharing the port; SIGTERM drains (`service_plumbing/drain.py`)
-before exiting. Served through aiohttp's public low-level `web.ServerRunner`."""
+"""Run one gateway process through aiohttp's public low-level `web.ServerRunner`: SIGTERM and
+SIGINT drain (`service_plumbing/drain.py`) before exiting, SIGHUP reloads gateway.yaml
+(`gateway/reload.py`); `--workers N` is `gateway/workers.py`."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from gateway.app import HANDLER, INFLIGHT, create_app
+from gateway.app import HANDLER, INFLIGHT, create_app, reloader
 from gateway.config import GatewaySettings
+from gateway.reload import SettingsReader
 from gateway.slow_clients import GatewayServer
 from service_plumbing.drain import drain
 from service_plumbing.handlers import RawHandler
@@ -48,13 +48,16 @@ async def started(app: web.Application) -> AsyncIterator[RawHandler]:
         await app.cleanup()
 
 
-def run(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
+def run(
+    settings: GatewaySettings, *, reuse_port: bool = False, reread: SettingsReader | None = None
+) -> None:
+    main = serve(settings, reuse_port=reuse_port, reread=reread)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-        asyncio.run(serve(settings, reuse_port=reuse_port))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(settings, reuse_port=reuse_port))
+        uvloop.run(main)
 
 
 def runner_options(settings: GatewaySettings) -> dict[str, Any]:
@@ -75,7 +78,9 @@ def runner_options(settings: GatewaySettings) -> dict[str, Any]:
     }
 
 
-async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
+async def serve(
+    settings: GatewaySettings, *, reuse_port: bool = False, reread: SettingsReader | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -92,25 +97,10 @@ async def serve(settings: GatewaySettings, *, reuse_port: bool = False) -> None:
         except OSError:
             await runner.cleanup()
             raise
+        if reread is not None:
+            reloader(app, reread).reload_on_sighup()
         log.info("listening", host=settings.listen.host, port=settings.listen.port, pid=os.getpid())
         await stop.wait()
         await drain(
             runner, site, app[INFLIGHT], grace=settings.shutdown_grace_seconds, service="gateway"
         )
-
-
-def run_workers(argv: Sequence[str], workers: int) -> int:
-    """N copies of this command (each with `--worker`) sharing the port via SO_REUSEPORT."""
-    command = [sys.executable, "-m", "gateway", *argv, "--worker"]
-    children = [subprocess.Popen(command) for _ in range(workers)]  # noqa: S603
-
-    def forward(signum: int, _: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    codes = [child.wait() for child in children]
-    failed = [code if code > 0 else 128 - code for code in codes if code != 0]
-    return failed[0] if failed else 0

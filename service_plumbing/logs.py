@@ -106,13 +106,24 @@ class AccessLog:
 
 
 def configure_logging(
-    level: str = "info", *, cache: bool = True, batched: BatchedLines | None = None
+    level: str = "info",
+    *,
+    cache: bool = True,
+    batched: BatchedLines | None = None,
+    console: bool | None = None,
 ) -> None:
-    """JSON lines to stdout (through `batched` when given). `cache=False` keeps
+    """JSON lines to stdout (through `batched` when given); on a terminal (or `console=True`)
+    structlog's readable rendering instead. `cache=False` keeps
     `structlog.testing.capture_logs` working."""
     global _direct
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    if console is None:
+        console = sys.stdout.isatty()
+    if console:
+        _direct = None
+        _configure_console(level, cache=cache)
+        return
     renderer = _JsonLines()
     processors: list[Any] = [structlog.processors.add_log_level, renderer]
     output = structlog.BytesLogger(sys.stdout.buffer) if batched is None else batched
@@ -124,3 +135,20 @@ def configure_logging(
         cache_logger_on_first_use=cache,
     )
     _direct = _Direct(processors, renderer, output, info_enabled=minimum <= logging.INFO)
+
+
+def _configure_console(level: str, *, cache: bool) -> None:
+    """For a person at a terminal: aligned, coloured key=value lines, secrets redacted."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            lambda _, __, event: _drop_secrets(event),
+            structlog.dev.ConsoleRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=cache,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
+from service_plumbing.access_fields import AccessFields
 from service_plumbing.errors import (
     HTTP_VERSIONS,
     ApiError,
@@ -70,6 +71,7 @@ class RequestIds:
 def request_context_middleware(*, service: str) -> Any:
     """Request id in and out, every failure as the contract's JSON, one access line."""
     access_log = AccessLog(structlog.get_logger(service))
+    access_fields = AccessFields(service)
     request_ids = RequestIds()
 
     @web.middleware
@@ -95,6 +97,7 @@ def request_context_middleware(*, service: str) -> Any:
             "duration_ms": ms_since(started),
             **fields,
         }
+        access_fields.add(request, response, line)
         access_log.info("request", line)
         return response
 

@@ -16,7 +16,7 @@ class TokenCache(Generic[V]):
     `max_entries` times the largest accepted token.
     """
 
-    __slots__ = ("_entries", "_max_entries", "_ttl")
+    __slots__ = ("_entries", "_max_entries", "_ttl", "hits")
 
     def __init__(self, *, max_entries: int, ttl_seconds: float) -> None:
         if max_entries < 0 or ttl_seconds < 0:
@@ -24,6 +24,7 @@ class TokenCache(Generic[V]):
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._max_entries = max_entries
         self._ttl = ttl_seconds
+        self.hits = 0  # read by the metrics sampler
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -36,6 +37,7 @@ class TokenCache(Generic[V]):
             del self._entries[token]
             return None
         self._entries.move_to_end(token)
+        self.hits += 1
         return entry[1]
 
     def put(self, token: str, value: V, *, expires_at: float, now: float) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import aiohttp
 import structlog
 
+from gateway import metrics
 from gateway.auth.keys import JwksError, KeySet, parse_jwks
 from gateway.auth.settings import JwksKeySource
 
@@ -60,7 +61,8 @@ class JwksSource:
         self._inflight: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._last_fetch_started = -math.inf
-        self._last_fetch_ok = False
+        self.last_fetch_ok = False
+        self.last_success: float | None = None  # monotonic time of the last good fetch
         self._max_age: float | None = None
 
     @property
@@ -85,6 +87,7 @@ class JwksSource:
             elapsed = self._monotonic() - self._last_fetch_started
             if elapsed < self.settings.unknown_kid_refetch_interval_seconds:
                 return
+            metrics.JWKS_UNKNOWN_KID_REFETCHES.labels(self.name).inc()
         await self.fetch()
 
     async def fetch(self) -> None:
@@ -99,7 +102,7 @@ class JwksSource:
     def next_refresh_delay(self) -> float:
         """Seconds until the next background fetch, from the last outcome and Cache-Control."""
         s = self.settings
-        if not self._last_fetch_ok:
+        if not self.last_fetch_ok:
             retry = s.min_refresh_interval_seconds
             if not self.ready:
                 retry = min(retry, s.unknown_kid_refetch_interval_seconds)
@@ -122,7 +125,8 @@ class JwksSource:
             document, max_age = await self._load()
             keys, skipped = parse_jwks(document, self.algorithms)
         except Exception as error:  # whatever went wrong, the keys already held stay
-            self._last_fetch_ok = False
+            self.last_fetch_ok = False
+            metrics.JWKS_FETCHES.labels(self.name, "error").inc()
             log.warning(
                 "jwks_fetch_failed",
                 source=self.name,
@@ -133,7 +137,9 @@ class JwksSource:
         for line in skipped:
             log.warning("jwks_key_skipped", source=self.name, detail=line)
         removed = self.keys.withdrawn_from(keys)
-        self.keys, self._max_age, self._last_fetch_ok = keys, max_age, True
+        self.keys, self._max_age, self.last_fetch_ok = keys, max_age, True
+        self.last_success = self._monotonic()
+        metrics.JWKS_FETCHES.labels(self.name, "ok").inc()
         if removed:
             self._on_keys_removed()
 

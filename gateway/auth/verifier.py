@@ -13,6 +13,7 @@ import aiohttp
 import jwt
 import orjson
 
+from gateway import metrics
 from gateway.auth.cache import TokenCache
 from gateway.auth.claims import ClaimRules, check_claims
 from gateway.auth.errors import (
@@ -99,6 +100,14 @@ class TokenVerifier:
     def key_sources_ready(self) -> bool:
         return all(source.ready for source, _ in self._sources)
 
+    @property
+    def cache(self) -> TokenCache[VerifiedToken]:
+        return self._cache
+
+    @property
+    def jwks_sources(self) -> tuple[JwksSource, ...]:
+        return tuple(source for source, _ in self._sources)
+
     def cached(self, token: str) -> VerifiedToken | None:
         """The verified identity when this token was verified recently (no await needed)."""
         return self._cache.get(token, self._clock())
@@ -110,6 +119,7 @@ class TokenVerifier:
         cached = self._cache.get(token, self._clock())
         if cached is not None:
             return cached
+        metrics.TOKEN_CACHE_MISSES.inc()
         alg, kid = read_header(token)
         key: jwt.PyJWK | bytes
         if alg in self._hmac_algorithms:
@@ -118,7 +128,11 @@ class TokenVerifier:
             key, rules = await self._jwks_key(alg, kid)
         else:
             raise AuthError(ALGORITHM_NOT_ALLOWED)
-        payload = self._decode(token, key, alg)
+        started = time.perf_counter()
+        try:
+            payload = self._decode(token, key, alg)
+        finally:
+            metrics.VERIFICATION_DURATION.labels(alg).observe(time.perf_counter() - started)
         now = self._clock()
         user_id, exp = check_claims(payload, rules, now)
         verified = VerifiedToken(user_id, MappingProxyType(payload), exp)
@@ -148,11 +162,18 @@ class TokenVerifier:
         for keys, rules in self._candidates(kid):
             for key in keys:
                 if key.algorithm_name == alg:
+                    self._count_stale(key)
                     return key, rules
             mismatch = True
         if mismatch:
             raise AuthError(ALGORITHM_NOT_ALLOWED, "the token's algorithm does not match its key")
         return None
+
+    def _count_stale(self, key: jwt.PyJWK) -> None:
+        for source, _ in self._sources:
+            held = source.keys.by_kid.values()
+            if not source.last_fetch_ok and any(key in keys for keys in held):
+                metrics.STALE_KEY_VERIFICATIONS.labels(source.name).inc()
 
     def _candidates(self, kid: str | None) -> list[tuple[tuple[jwt.PyJWK, ...], ClaimRules]]:
         if kid is not None:

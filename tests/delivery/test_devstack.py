@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.devstack import GENERATED_SECRETS, ensure_env_file, read_env_file, stack_env
+from gateway.devstack import (
+    GENERATED_SECRETS,
+    StackError,
+    check_port_free,
+    ensure_env_file,
+    stack_env,
+)
+from gateway.envfile import read_env_file
 from tests.integration.processes import ROOT, base_env, free_port, http_status
 
 RUN_TIMEOUT_SECONDS = 90.0
@@ -43,6 +51,23 @@ def test_the_process_environment_wins_over_the_file() -> None:
     assert env["BACKEND_URL"] == "http://127.0.0.1:9001"
     defaults = stack_env({}, {})
     assert (defaults["GATEWAY_HOST"], defaults["GATEWAY_PORT"]) == ("127.0.0.1", "8080")
+
+
+def test_the_port_check_ignores_time_wait_but_not_a_listener() -> None:
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's servers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with pytest.raises(StackError, match=f"port {port} is in use; set GATEWAY_PORT"):
+            check_port_free("GATEWAY_PORT", str(port))
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its port is left in TIME_WAIT
+        client.recv(1)
+        client.close()
+    # As after Ctrl-C on `make run`: only TIME_WAIT remains, and the server would start.
+    check_port_free("GATEWAY_PORT", str(port))
 
 
 def read_until_curl_lines(process: subprocess.Popen[str]) -> tuple[list[str], list[str]]:

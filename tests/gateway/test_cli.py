@@ -19,12 +19,14 @@ from gateway.__main__ import main
 from tests.gateway.conftest import DEFAULT_YAML, Recorder, StackFactory, gateway_env, make_token
 
 ROOT = DEFAULT_YAML.parent
+HERE = Path(__file__).resolve().parent
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str], cwd: Path = HERE) -> subprocess.CompletedProcess[str]:
+    # Not the checkout's root: a `.env` that `make run` left there would be read.
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env={"PATH": os.environ.get("PATH", ""), **env},
         capture_output=True,
         text=True,
@@ -37,6 +39,40 @@ def test_check_passes_on_the_default_config_with_env() -> None:
     result = run_cli("--config", str(DEFAULT_YAML), "--check", env=gateway_env())
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
+
+
+def test_check_and_mint_token_read_dot_env_in_the_working_directory(tmp_path: Path) -> None:
+    # A checkout that `make run` set up: the secrets are in .env, not in the environment.
+    (tmp_path / ".env").write_text(
+        "".join(f"{name}={value}\n" for name, value in gateway_env().items()), encoding="utf-8"
+    )
+    checked = run_cli("--config", str(DEFAULT_YAML), "--check", env={}, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    minted = run_cli("mint-token", "--sub", "bob", env={}, cwd=tmp_path)
+    assert minted.returncode == 0, minted.stderr
+    # A variable already set wins over the file.
+    short = run_cli(
+        "--config", str(DEFAULT_YAML), "--check", env={"BETTER_AUTH_SECRET": "x"}, cwd=tmp_path
+    )
+    assert "BETTER_AUTH_SECRET must be at least 32 bytes" in short.stderr
+    ignored = run_cli(
+        "--config", str(DEFAULT_YAML), "--check", "--env-file", "", cwd=tmp_path, env={}
+    )
+    assert ignored.returncode == 1
+    assert "GATEWAY_IDENTITY_SECRET is not set" in ignored.stderr
+
+
+def test_env_file_names_another_file_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
+    named = tmp_path / "gateway.env"
+    named.write_text(
+        "".join(f"export {name}='{value}'\n" for name, value in gateway_env().items()),
+        encoding="utf-8",
+    )
+    checked = run_cli("--config", str(DEFAULT_YAML), "--check", "--env-file", str(named), env={})
+    assert checked.returncode == 0, checked.stderr
+    missing = run_cli("--config", str(DEFAULT_YAML), "--check", "--env-file", "nope.env", env={})
+    assert missing.returncode == 1
+    assert "nope.env: cannot read" in missing.stderr
 
 
 def test_check_passes_with_only_better_auth_url() -> None:
@@ -157,7 +193,7 @@ async def test_sigterm_lets_requests_in_flight_finish(
         "gateway",
         "--config",
         str(DEFAULT_YAML),
-        cwd=ROOT,
+        cwd=HERE,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -229,7 +265,7 @@ async def test_workers_share_the_port_and_stop_cleanly() -> None:
         str(DEFAULT_YAML),
         "--workers",
         "2",
-        cwd=ROOT,
+        cwd=HERE,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

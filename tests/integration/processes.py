@@ -133,7 +133,7 @@ class Stack:
         )
         self.gateway = Service(
             "gateway",
-            ["-m", "gateway", "--config", "gateway.yaml"],
+            ["-m", "gateway", "--config", "gateway.yaml", "--env-file", ""],
             {
                 **common,
                 **auth_env,
