@@ -5,7 +5,7 @@ and `protocol/identity-vectors.json` checks both sides.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import time
 
 VERSION = "v1"
@@ -16,11 +16,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 _SIGNATURE_PREFIX = VERSION + "="
 _FIELD_BREAKS = 5
-_BLOCK_SIZE = 64  # SHA-256's, in bytes
-# RFC 2104's ipad and opad, as tables that XOR every key byte with 0x36 and 0x5C.
-_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
-_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-
 
 def canonical_string(
     timestamp: int, method: str, path_qs: str, user_id: str, request_id: str
@@ -34,25 +29,16 @@ def canonical_string(
 
 
 class IdentitySigner:
-    """Signs identities with one secret: HMAC-SHA256 (RFC 2104) from the two padded-key
-    hashes, made once. The same MAC as `hmac.new(secret, message, "sha256")` (tested against
-    it) at half its cost per request: copying two SHA-256 states is cheaper than copying an
-    OpenSSL HMAC context."""
+    """Signs identities with one secret: HMAC-SHA256 by the standard library's `hmac` (its
+    one-shot `hmac.digest`, OpenSSL's HMAC without a Python object per request)."""
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_secret",)
 
     def __init__(self, secret: bytes) -> None:
-        key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK_SIZE else secret
-        key = key.ljust(_BLOCK_SIZE, b"\0")
-        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
-        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
+        self._secret = secret
 
     def signature(self, canonical: bytes) -> str:
-        inner = self._inner.copy()
-        inner.update(canonical)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return _SIGNATURE_PREFIX + outer.hexdigest()
+        return _SIGNATURE_PREFIX + hmac.digest(self._secret, canonical, "sha256").hex()
 
     def headers(
         self,
