@@ -1,5 +1,6 @@
 """The header rules of forwarding: which client headers reach the upstream (identity headers,
-in any spelling, never), the gateway's own X-Forwarded-*, and which answer headers go back.
+in any spelling, never), the checked Host and the gateway's own X-Forwarded-*, and which
+answer headers go back.
 
 The signed identity that replaces the identity headers is `gateway/signature.py`'s.
 
@@ -19,10 +20,12 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from gateway.config import Network
-from gateway.routing.paths import checked_host
+from service_plumbing.errors import ApiError
 
 _SEPARATORS = re.compile(r"[^a-z0-9]")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9-]+")
+# A Host header: a DNS name or IPv4 address, or an IPv6 literal, and an optional port.
+_HOST = re.compile(r"(?:[A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 # Method and URL overrides (the policy checked one method and path, a backend honouring these
 # would run another: IIS/Symfony/Zend read X-Original-URL and X-Rewrite-URL, others the rest)
 # and `Proxy` (httpoxy: CGI turns it into HTTP_PROXY, the backend's outgoing calls obey it).
@@ -148,6 +151,14 @@ def _forwarded(request: web.BaseRequest, *, trusted: bool) -> list[tuple[str, st
     if host:
         forwarded.append((hdrs.X_FORWARDED_HOST, host))
     return forwarded
+
+
+def checked_host(host: str) -> str:
+    """The Host header when it is a plain host[:port] (or absent), else 400 (RFC 9112 3.2):
+    it is passed on as `X-Forwarded-Host`, where a list or junk could be read as another host."""
+    if host and _HOST.fullmatch(host) is None:  # HTTP/1.0 may send none
+        raise ApiError(400, "the Host header is not a valid host", reason="bad_host")
+    return host
 
 
 def _is_trusted(peer: str, networks: tuple[Network, ...]) -> bool:

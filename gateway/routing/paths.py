@@ -26,8 +26,6 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _REFUSED_ESCAPES = frozenset({"2F", "5C", "25", "3B"}) | {f"{i:02X}" for i in range(0x20)} | {"7F"}
 # Query strings are not matched, only passed on: printable ASCII without space or '#'.
 _QUERY = re.compile(r"[!\"$-~]*")
-# A Host header: a DNS name or IPv4 address, or an IPv6 literal, and an optional port.
-_HOST = re.compile(r"(?:[A-Za-z0-9_\-.]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 # The common case, already canonical: non-empty segments of literal characters, no escapes.
 _PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,=:@]+)+/?")
 
@@ -40,14 +38,6 @@ class Target:
     @property
     def path_qs(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
-
-
-def checked_host(host: str) -> str:
-    """The Host header when it is a plain host[:port] (or absent), else 400 (RFC 9112 3.2):
-    it is passed on as `X-Forwarded-Host`, where a list or junk could be read as another host."""
-    if host and _HOST.fullmatch(host) is None:  # HTTP/1.0 may send none
-        raise ApiError(400, "the Host header is not a valid host", reason="bad_host")
-    return host
 
 
 def bad_path(message: str) -> ApiError:
