@@ -14,7 +14,7 @@ from backend.app import INFLIGHT, SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
 from backend.metrics import start_metrics_listener
 from service_plumbing.drain import drain
-from service_plumbing.http_server import JsonErrorAppRunner, ParserLimits
+from service_plumbing.http_server import ParserLimits, app_server_runner, app_started
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("backend")
@@ -42,24 +42,32 @@ def run(settings: BackendSettings) -> None:
 
 async def serve(settings: BackendSettings) -> None:
     app = create_app(settings)
-    runner = JsonErrorAppRunner(
-        app,
-        service="backend",
-        access_log=None,
-        logger=server_logger("backend"),
-        shutdown_timeout=1.0,
-        **PARSER_LIMITS.server_options(),
-        **SERVER_OPTIONS,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    try:
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()  # closes the database the runner's setup opened
-        # uvloop's strerror repeats the address; the errno's own words do not.
-        reason = os.strerror(error.errno) if error.errno else type(error).__name__
-        raise CannotListen(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
+    async with app_started(app) as app_server:  # the database is open inside
+        runner = app_server_runner(
+            app_server,
+            service="backend",
+            shutdown_timeout=1.0,
+            access_log=None,
+            logger=server_logger("backend"),
+            **PARSER_LIMITS.server_options(),
+            **SERVER_OPTIONS,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            # uvloop's strerror repeats the address; the errno's own words do not.
+            reason = os.strerror(error.errno) if error.errno else type(error).__name__
+            message = f"cannot listen on {settings.host}:{settings.port}: {reason}"
+            raise CannotListen(message) from None
+        await serve_until_stopped(runner, site, app, settings)
+
+
+async def serve_until_stopped(
+    runner: web.ServerRunner, site: web.TCPSite, app: web.Application, settings: BackendSettings
+) -> None:
     log.info("listening", host=settings.host, port=settings.port)
     start_metrics_listener(settings.host, settings.port, os.environ)
     stop = asyncio.Event()

@@ -20,6 +20,7 @@ from gateway.reload import SettingsReader
 from gateway.slow_clients import GatewayServer
 from service_plumbing.drain import drain
 from service_plumbing.handlers import RawHandler
+from service_plumbing.http_server import app_started
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("gateway")
@@ -37,15 +38,10 @@ def gateway_runner(handler: RawHandler, settings: GatewaySettings) -> web.Server
 
 @contextlib.asynccontextmanager
 async def started(app: web.Application) -> AsyncIterator[RawHandler]:
-    """The app's startup and cleanup (its resources) around serving it, as `AppRunner` runs
-    them; yields the one request handler."""
-    app.on_startup.freeze()
-    await app.startup()
-    app.freeze()
-    try:
+    """The app's startup and cleanup (its resources) around serving it, run by aiohttp's
+    `AppRunner` (`service_plumbing.http_server.app_started`); yields the one request handler."""
+    async with app_started(app):
         yield app[HANDLER]
-    finally:
-        await app.cleanup()
 
 
 def run(

@@ -6,11 +6,15 @@ aiohttp answers a request it cannot parse (bad method, NUL in the target, obs-fo
 Content-Length and Transfer-Encoding, a line over the limit, ...) from
 `RequestHandler.handle_error`, before any middleware runs, with a text/plain body that quotes
 the offending bytes. `JsonErrorServer` makes its connections' handlers answer with JSON instead.
+Both services serve it through aiohttp's public `web.ServerRunner`; an application with a
+router (the backend's) gets its request handling from `app_started`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,27 +135,32 @@ class JsonErrorServer(web.Server):
         )
 
 
-class JsonErrorAppRunner(web.AppRunner):
-    """`web.AppRunner` serving its app through a `JsonErrorServer`."""
+@contextlib.asynccontextmanager
+async def app_started(app: web.Application) -> AsyncIterator[web.Server]:
+    """The app's startup, shutdown and cleanup signals around serving it, run by aiohttp's public
+    `web.AppRunner`. Yields that runner's `web.Server`, whose public `request_handler` and
+    `request_factory` are the app's own request handling (router, middlewares). The runner
+    never listens: the caller serves through a `web.ServerRunner` of its own."""
+    runner = web.AppRunner(app)
+    try:
+        await runner.setup()
+        if runner.server is None:  # pragma: no cover - setup() always makes one
+            raise RuntimeError("aiohttp's AppRunner made no server")
+        yield runner.server
+    finally:
+        await runner.cleanup()  # after a failed startup: the cleanup contexts already entered
 
-    def __init__(
-        self,
-        app: web.Application,
-        *,
-        service: str,
-        shutdown_timeout: float = 60.0,
-        **handler_options: Any,
-    ) -> None:
-        super().__init__(app, shutdown_timeout=shutdown_timeout, **handler_options)
-        self.service = service
-        self.handler_options = handler_options
 
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        return JsonErrorServer(
-            server.request_handler,
-            service=self.service,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            **self.handler_options,
-        )
+def app_server_runner(
+    app_server: web.Server, *, service: str, shutdown_timeout: float, **handler_options: Any
+) -> web.ServerRunner:
+    """A public `web.ServerRunner` answering through the app's request handling (from
+    `app_started`) with `JsonErrorServer`'s connections."""
+    server = JsonErrorServer(
+        app_server.request_handler,
+        service=service,
+        request_factory=app_server.request_factory,
+        handler_cancellation=app_server.handler_cancellation,
+        **handler_options,
+    )
+    return web.ServerRunner(server, shutdown_timeout=shutdown_timeout)
