@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from service_plumbing.http_server import ParserLimits
 from service_plumbing.logs import LOG_LEVELS
 
 _T = TypeVar("_T")
@@ -19,6 +20,20 @@ _DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+# The gateway's default `limits:` (gateway.yaml), plus room for the headers it adds (identity,
+# X-Forwarded-*, traceparent) and for X-Forwarded-For growing by one address: a request the
+# gateway accepts is never refused here by the parser. Raise these with the gateway's limits.
+DEFAULT_PARSER_LIMITS = ParserLimits(
+    max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
+)
+# Variable -> (ParserLimits field, smallest value: the gateway's own lower bounds).
+_PARSER_LIMIT_VARIABLES = {
+    "BACKEND_MAX_REQUEST_LINE_BYTES": ("max_request_line_bytes", 1024),
+    "BACKEND_MAX_HEADER_BYTES": ("max_header_bytes", 1024),
+    "BACKEND_MAX_HEADERS": ("max_headers", 16),
 }
 
 
@@ -65,6 +80,7 @@ class BackendSettings:
     max_body_bytes: int = 1024 * 1024
     # PostgreSQL only: the schema to work in (search_path); None means the server's default.
     database_schema: str | None = None
+    parser_limits: ParserLimits = DEFAULT_PARSER_LIMITS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendSettings:
@@ -91,6 +107,7 @@ class BackendSettings:
             log_level=problems.check(
                 _log_level, env.get("LOG_LEVEL", "").strip() or "info", default="info"
             ),
+            parser_limits=_parser_limits(env, problems),
         )
         if problems.found:
             raise InvalidEnvironment(problems.found)
@@ -147,3 +164,18 @@ def _log_level(raw: str) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _parser_limits(env: Mapping[str, str], problems: _Problems) -> ParserLimits:
+    values: dict[str, int] = {}
+    for variable, (field, minimum) in _PARSER_LIMIT_VARIABLES.items():
+        raw = env.get(variable, "").strip()
+        if raw:
+            values[field] = problems.check(_at_least, raw, variable, minimum, default=minimum)
+    return replace(DEFAULT_PARSER_LIMITS, **values)
+
+
+def _at_least(raw: str, variable: str, minimum: int) -> int:
+    if not raw.isascii() or not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(variable, f"must be a whole number of at least {minimum}")
+    return int(raw)

@@ -14,17 +14,11 @@ from backend.app import INFLIGHT, SERVER_OPTIONS, create_app
 from backend.config import BackendSettings
 from backend.metrics import start_metrics_listener
 from service_plumbing.drain import drain
-from service_plumbing.http_server import ParserLimits, app_server_runner, app_started
+from service_plumbing.http_server import app_server_runner, app_started
 from service_plumbing.server_log import server_logger
 
 log = structlog.get_logger("backend")
 SHUTDOWN_GRACE_SECONDS = 10.0
-# The gateway's default `limits:` (gateway.yaml), plus room for the headers it adds
-# (identity, X-Forwarded-*, traceparent) and for X-Forwarded-For growing by one address: a
-# request the gateway accepts is never refused here by the parser.
-PARSER_LIMITS = ParserLimits(
-    max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
-)
 
 
 class CannotListen(Exception):
@@ -49,7 +43,7 @@ async def serve(settings: BackendSettings) -> None:
             shutdown_timeout=1.0,
             access_log=None,
             logger=server_logger("backend"),
-            **PARSER_LIMITS.server_options(),
+            **settings.parser_limits.server_options(),
             **SERVER_OPTIONS,
         )
         await runner.setup()

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from backend.config import BackendSettings, InvalidEnvironment, database_url
+from service_plumbing.http_server import ParserLimits
 
 SECRET = "x" * 32
 
@@ -17,6 +18,10 @@ def test_defaults() -> None:
     assert settings.database_url == "sqlite+aiosqlite:///" + os.path.abspath("todo.db")
     assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8000, "info")
     assert settings.identity_max_age_seconds == 30
+    # The gateway's default limits plus room for the headers it adds.
+    assert settings.parser_limits == ParserLimits(
+        max_request_line_bytes=16384, max_header_bytes=65536 + 1024, max_headers=128 + 16
+    )
 
 
 def test_everything_set() -> None:
@@ -28,7 +33,13 @@ def test_everything_set() -> None:
             "BACKEND_HOST": "::",
             "BACKEND_PORT": "9000",
             "LOG_LEVEL": "WARNING",
+            "BACKEND_MAX_REQUEST_LINE_BYTES": "20000",
+            "BACKEND_MAX_HEADER_BYTES": " 100000 ",
+            "BACKEND_MAX_HEADERS": "200",
         }
+    )
+    assert settings.parser_limits == ParserLimits(
+        max_request_line_bytes=20000, max_header_bytes=100000, max_headers=200
     )
     assert settings.identity_secrets == (SECRET.encode(), b"a" * 32, b"b" * 40)
     assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/todo"
@@ -63,6 +74,11 @@ def test_database_urls(raw: str, expected: str) -> None:
         ({"BACKEND_PORT": "65536"}, "BACKEND_PORT"),
         ({"BACKEND_PORT": "-1"}, "BACKEND_PORT"),
         ({"LOG_LEVEL": "trace"}, "LOG_LEVEL"),
+        ({"BACKEND_MAX_HEADER_BYTES": "1023"}, "BACKEND_MAX_HEADER_BYTES"),
+        ({"BACKEND_MAX_HEADER_BYTES": "64k"}, "BACKEND_MAX_HEADER_BYTES"),
+        ({"BACKEND_MAX_REQUEST_LINE_BYTES": "-16384"}, "BACKEND_MAX_REQUEST_LINE_BYTES"),
+        ({"BACKEND_MAX_HEADERS": "15"}, "BACKEND_MAX_HEADERS"),
+        ({"BACKEND_MAX_HEADERS": "\uff11\uff12\uff18"}, "BACKEND_MAX_HEADERS"),
     ],
 )
 def test_errors_name_the_variable(env: dict[str, str | None], variable: str) -> None:

@@ -54,6 +54,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         ("DATABASE_URL", "mysql://root@localhost/todo"),
         ("BACKEND_PORT", "eighty"),
         ("LOG_LEVEL", "loud"),
+        ("BACKEND_MAX_HEADERS", "many"),
     ],
 )
 def test_refuses_to_start_naming_the_variable(
@@ -291,6 +292,28 @@ def test_check_names_every_problem(tmp_path: Path) -> None:
     ]
     assert SHORT not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_names_a_parser_limit_below_its_minimum(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {"BACKEND_MAX_HEADER_BYTES": "100"}
+    result = run_cli(["backend", "--check"], env, tmp_path)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line == "backend: BACKEND_MAX_HEADER_BYTES must be a whole number of at least 1024"
+
+
+def test_the_parser_limits_come_from_the_environment(tmp_path: Path) -> None:
+    process, base = start_backend(base_env(tmp_path) | {"BACKEND_MAX_HEADERS": "16"}, tmp_path)
+    try:
+        many = {f"X-Extra-{index}": "1" for index in range(20)}
+        status, body = _get(base + "/healthz", many)
+        assert status == 400
+        assert set(body) == {"error", "message", "request_id"}
+        assert _get(base + "/healthz", {"X-Extra": "1"})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
 
 
 def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
