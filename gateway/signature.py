@@ -17,6 +17,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SIGNATURE_PREFIX = VERSION + "="
 _FIELD_BREAKS = 5
 
+
 def canonical_string(
     timestamp: int, method: str, path_qs: str, user_id: str, request_id: str
 ) -> bytes:
