@@ -19,7 +19,7 @@ from gateway.health import Health
 from gateway.metrics import CONFIG_RELOADS, LevelSampler, count_request
 from gateway.pipeline import Gateway
 from gateway.ratelimit.limiter import RateLimiter, apply_headers
-from gateway.reload import Generation, LiveHandler, Reloader, SettingsReader
+from gateway.reload import ActiveRequests, Generation, LiveHandler, Reloader, SettingsReader
 from gateway.request_context import BeforeSend, LineObserver, with_request_context
 from gateway.routing.policy import Policy
 from gateway.signature import IdentitySigner
@@ -184,16 +184,18 @@ async def open_generation(settings: GatewaySettings, inflight: InFlight) -> Gene
         max_token_bytes=settings.auth.max_token_bytes,
         limiter=limiter,
     )
+    active = ActiveRequests()
     handler = with_request_context(
         gateway.handle,
         service="gateway",
         before_send=before_send,
         inflight=inflight,
+        active=active,
         observe=_access_line_observer(settings, spans),
     )
     if spans is not None:
         handler = spans.wrap(handler)
-    return Generation(settings, handler, close, verifier)
+    return Generation(settings, handler, close, verifier, active)
 
 
 def client_session(settings: GatewaySettings) -> aiohttp.ClientSession:

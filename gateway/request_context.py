@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -53,6 +53,14 @@ ExchangeHandler = Callable[[web.BaseRequest, Exchange], Awaitable[web.StreamResp
 # Completes a finished request's access line, and counts it (`gateway/app.py`).
 LineObserver = Callable[[web.BaseRequest, web.StreamResponse, dict[str, Any]], None]
 
+
+class RequestCounter(Protocol):
+    """Counts requests in flight (a reloadable configuration's, `gateway/reload.py`)."""
+
+    def enter(self) -> None: ...
+    def leave(self) -> None: ...
+
+
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
 # aiohttp's own refusals (router, body size), in the contract's words.
@@ -69,12 +77,14 @@ def with_request_context(
     service: str,
     before_send: BeforeSend | None = None,
     inflight: InFlight | None = None,
+    active: RequestCounter | None = None,
     observe: LineObserver | None = None,
 ) -> RawHandler:
     """The middleware's work wrapped around one handler: for an app with a single handler,
     this saves aiohttp's middleware layers on every request. `before_send` sees every
     response this returns unsent (errors included), after X-Request-ID is set; `inflight`
-    counts the handler's calls and closes connections while draining."""
+    counts the handler's calls and closes connections while draining; `active` counts them too
+    (for the configuration this handler belongs to)."""
     # A partial, not a closure: calling it makes the `_in_context` coroutine directly, one
     # coroutine frame fewer on every request.
     return partial(
@@ -84,6 +94,7 @@ def with_request_context(
         request_ids=RequestIds(),
         before_send=before_send,
         inflight=inflight,
+        active=active,
         observe=observe,
     )
 
@@ -96,6 +107,7 @@ async def _in_context(
     request_ids: RequestIds,
     before_send: BeforeSend | None = None,
     inflight: InFlight | None = None,
+    active: RequestCounter | None = None,
     observe: LineObserver | None = None,
 ) -> web.StreamResponse:
     started = time.perf_counter()
@@ -103,6 +115,8 @@ async def _in_context(
     exchange = request[EXCHANGE] = Exchange(request_id, {}, before_send)
     if inflight is not None:
         inflight.enter()
+    if active is not None:
+        active.enter()
     protocol = request.protocol
     connection = protocol if isinstance(protocol, HeadTimedRequestHandler) else None
     if connection is not None:  # the head is here: its clock stops until the next request
@@ -116,6 +130,8 @@ async def _in_context(
     finally:
         if inflight is not None:
             inflight.leave()
+        if active is not None:
+            active.leave()
         if connection is not None:
             connection.in_request = False
     if inflight is not None and inflight.draining:
