@@ -9,23 +9,21 @@ stops the frontend, the gateway, the backend and Better Auth, in that order.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.devstack import (
     StackError,
     check_port_free,
+    cli_main,
     ensure_env_file,
     stack_env,
     start,
-    stop,
+    supervise,
     wait_ready,
 )
 from gateway.envfile import read_env_file
@@ -104,38 +102,20 @@ def run(env_file: Path, config: Path) -> int:
     for name in PORTS:
         check_port_free(name, env[name])
     npm_install_and_build()
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal must not orphan them
-        signal.signal(signum, signal.default_int_handler)
     children: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        children = start_all(env, config)
+
+    def up() -> None:
+        children.update(start_all(env, config))
         wait_ready(f"http://127.0.0.1:{env['GATEWAY_PORT']}/readyz", children)
         wait_ready(f"http://127.0.0.1:{env['FRONTEND_PORT']}/", children)
         announce(env)
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
-        print("make demo: a service exited; stopping the others", file=sys.stderr)
-        return 1
-    except StackError as error:
-        print(f"make demo: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nmake demo: stopping the frontend, the gateway, the backend and Better Auth")
-        return 0
-    finally:
-        stop(children)
+
+    stopping = "stopping the frontend, the gateway, the backend and Better Auth"
+    return supervise("make demo", stopping, children, up)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.demostack", description=__doc__)
-    parser.add_argument("--env-file", type=Path, default=Path(".env"))
-    parser.add_argument("--config", type=Path, default=Path("gateway.yaml"))
-    options = parser.parse_args(argv)
-    try:
-        return run(options.env_file, options.config)
-    except StackError as error:
-        print(f"make demo: {error}", file=sys.stderr)
-        return 1
+    return cli_main("make demo", "python -m gateway.demostack", __doc__, run, argv)
 
 
 if __name__ == "__main__":

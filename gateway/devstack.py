@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gateway.envfile import read_env_file
@@ -153,39 +153,65 @@ def run(env_file: Path, config: Path) -> int:
     backend = start(["-m", "backend"], env)
     children = {"gateway": start(["-m", "gateway", "--config", str(config)], env)}
     children["backend"] = backend
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal must not orphan them
-        signal.signal(signum, signal.default_int_handler)
-    try:
+
+    def up() -> None:
         wait_ready(f"{gateway_url}/readyz", children)
         token = mint_token(env)
         status = try_request(f"{gateway_url}/api/{DEMO_USER}/tasks", token)
         if status != 200:
             raise StackError(f"the demo request answered {status}, expected 200")
         announce(gateway_url, token)
+
+    return supervise("make run", "stopping the gateway and the backend", children, up)
+
+
+def supervise(
+    command: str,
+    stopping: str,
+    children: dict[str, subprocess.Popen[bytes]],
+    up: Callable[[], None],
+) -> int:
+    """`up()` (start what is missing, wait until ready, announce), then wait for Ctrl-C,
+    SIGTERM or a child's exit; every child in `children` is stopped however this ends."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal must not orphan them
+        signal.signal(signum, signal.default_int_handler)
+    try:
+        up()
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
-        print("make run: a service exited; stopping the other", file=sys.stderr)
+        print(f"{command}: a service exited; stopping the others", file=sys.stderr)
         return 1
     except StackError as error:
-        print(f"make run: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nmake run: stopping the gateway and the backend", flush=True)
+        print(f"\n{command}: {stopping}", flush=True)
         return 0
     finally:
         stop(children)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.devstack", description=__doc__)
+def cli_main(
+    command: str,
+    prog: str,
+    description: str | None,
+    run: Callable[[Path, Path], int],
+    argv: list[str] | None,
+) -> int:
+    """The `--env-file` / `--config` command line shared by `make run` and `make demo`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--env-file", type=Path, default=Path(".env"))
     parser.add_argument("--config", type=Path, default=Path("gateway.yaml"))
     options = parser.parse_args(argv)
     try:
         return run(options.env_file, options.config)
     except StackError as error:
-        print(f"make run: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main("make run", "python -m gateway.devstack", __doc__, run, argv)
 
 
 if __name__ == "__main__":
