@@ -19,7 +19,9 @@ from service_plumbing.drain import InFlight
 from service_plumbing.errors import (
     HTTP_VERSIONS,
     ApiError,
+    error_location,
     error_response,
+    from_http_exception,
     unsupported_http_version,
 )
 from service_plumbing.handlers import RawHandler
@@ -62,13 +64,6 @@ class RequestCounter(Protocol):
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)
-
-# aiohttp's own refusals (router, body size), in the contract's words.
-_HTTP_EXCEPTION_MESSAGES = {
-    404: "no such route",
-    405: "method not allowed",
-    413: "the request body is too large",
-}
 
 
 def with_request_context(
@@ -182,9 +177,9 @@ def _refusal(error: Exception, exchange: Exchange, access_log: AccessLog) -> web
             response.force_close()  # e.g. the rest of a stalled body would never come
         return response
     if isinstance(error, web.HTTPException):
-        return _from_http_exception(error, request_id)
+        return from_http_exception(error, request_id)
     # The type and the place, never the traceback or the message: either may hold data.
-    access_log.error("unhandled_error", request_id=request_id, **_where(error))
+    access_log.error("unhandled_error", request_id=request_id, **error_location(error))
     return error_response(500, "internal error", request_id=request_id)
 
 
@@ -192,17 +187,3 @@ def ms_since(started: float) -> float:
     """Milliseconds since a `time.perf_counter()` reading, to the microsecond (the same as
     `round(..., 3)` for these small positive values, at a third of its cost)."""
     return int((time.perf_counter() - started) * 1_000_000 + 0.5) / 1000
-
-
-def _where(error: BaseException) -> dict[str, str]:
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    place = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
-    return {"error_type": type(error).__name__, "where": place}
-
-
-def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
-    message = _HTTP_EXCEPTION_MESSAGES.get(error.status, error.reason)
-    headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
-    return error_response(error.status, message, request_id=request_id, headers=headers)

@@ -83,3 +83,28 @@ def error_response(
         content_type="application/json",
         headers=headers,
     )
+
+
+# aiohttp's own refusals (router, body size), in the contract's words.
+_HTTP_EXCEPTION_MESSAGES = {
+    404: "no such route",
+    405: "method not allowed",
+    413: "the request body is too large",
+}
+
+
+def from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
+    """An aiohttp `HTTPException` as the contract's JSON (its `Allow` header kept)."""
+    message = _HTTP_EXCEPTION_MESSAGES.get(error.status, error.reason)
+    headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+    return error_response(error.status, message, request_id=request_id, headers=headers)
+
+
+def error_location(error: BaseException) -> dict[str, str]:
+    """An unexpected error's type and the place it was raised: never its message or
+    traceback, either of which may hold request data."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    place = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
+    return {"error_type": type(error).__name__, "where": place}

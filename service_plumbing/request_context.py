@@ -16,7 +16,9 @@ from service_plumbing.access_fields import AccessFields
 from service_plumbing.errors import (
     HTTP_VERSIONS,
     ApiError,
+    error_location,
     error_response,
+    from_http_exception,
     unsupported_http_version,
 )
 from service_plumbing.handlers import Handler
@@ -24,12 +26,6 @@ from service_plumbing.logs import AccessLog
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-# aiohttp's own refusals (router, body size), in the contract's words.
-_HTTP_EXCEPTION_MESSAGES = {
-    404: "no such route",
-    405: "method not allowed",
-    413: "the request body is too large",
-}
 
 
 @dataclass(slots=True)
@@ -121,26 +117,12 @@ def _failure_response(
             response.force_close()
         return response
     if isinstance(error, web.HTTPException):
-        return _from_http_exception(error, request_id)
+        return from_http_exception(error, request_id)
     # The type and the place, never the traceback or the message: either may hold data.
-    access_log.error("unhandled_error", request_id=request_id, **_where(error))
+    access_log.error("unhandled_error", request_id=request_id, **error_location(error))
     return error_response(500, "internal error", request_id=request_id)
 
 
 def ms_since(started: float) -> float:
     """Milliseconds since a `time.perf_counter()` reading, to the microsecond."""
     return round((time.perf_counter() - started) * 1000, 3)
-
-
-def _where(error: BaseException) -> dict[str, str]:
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    place = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "unknown"
-    return {"error_type": type(error).__name__, "where": place}
-
-
-def _from_http_exception(error: web.HTTPException, request_id: str) -> web.Response:
-    message = _HTTP_EXCEPTION_MESSAGES.get(error.status, error.reason)
-    headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
-    return error_response(error.status, message, request_id=request_id, headers=headers)
