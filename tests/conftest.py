@@ -10,6 +10,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from service_plumbing.logs import configure_logging
+from tests.backend.throwaway_postgres import ThrowawayPostgres
 
 
 @pytest.fixture
@@ -21,3 +22,14 @@ def logs() -> Iterator[list[dict[str, Any]]]:
             yield captured
     finally:
         structlog.reset_defaults()
+
+
+@pytest.fixture
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """A throwaway PostgreSQL cluster of the test's own, which it may stop and start."""
+    cluster = ThrowawayPostgres()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -62,16 +61,6 @@ async def test_the_answer_is_kept_about_a_second(sqlite_settings: BackendSetting
         assert statements.count("SELECT 1") == 2
     finally:
         await database.engine.dispose()
-
-
-@pytest.fixture
-def postgres() -> Iterator[ThrowawayPostgres]:
-    cluster = ThrowawayPostgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 async def _wait_for_status(api: Api, path: str, status: int) -> Any:

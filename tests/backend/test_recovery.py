@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -13,16 +12,6 @@ from tests.backend.test_tasks import error_of
 from tests.backend.throwaway_postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def postgres() -> Iterator[ThrowawayPostgres]:
-    cluster = ThrowawayPostgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 async def test_database_stopped_mid_run_is_503_then_recovers(

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def postgres() -> Iterator[ThrowawayPostgres]:
-    cluster = ThrowawayPostgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.remove()
-
-
-@pytest.fixture
 def stack(tmp_path: Path, postgres: ThrowawayPostgres) -> Iterator[Stack]:
     url = postgres.url.replace("+asyncpg", "", 1)
     running = Stack(tmp_path, database_url=url, auth_env=SecretIssuer().env)
